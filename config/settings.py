@@ -70,7 +70,9 @@ TEMPLATES = [
 
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))}
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))
+    }
 else:
     DATABASES = {
         "default": {
@@ -78,7 +80,11 @@ else:
             "NAME": env_str("SQLITE_PATH", str(VAR_DIR / "phasegate.sqlite3")),
             # IMMEDIATE takes the write lock when a transaction starts, so SQLite serialises writers
             # instead of failing one of two read-then-write transactions with "database is locked".
-            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"},
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+                "init_command": "PRAGMA journal_mode=WAL;",
+            },
             "TEST": {"NAME": env_str("SQLITE_TEST_PATH", "") or None},
         }
     }
@@ -155,7 +161,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Lost work comes back through database leases; redelivering a message whose worker died can loop on a poison task.
+# Lost work comes back through database leases; redelivering the message of a worker that died can
+# loop forever on a poison task.
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_TASK_DEFAULT_QUEUE = env_str("PHASEGATE_DEFAULT_QUEUE", "phasegate")
 CELERY_TASK_IGNORE_RESULT = True

@@ -1,0 +1,50 @@
+"""One exception handler for the API: every error is `{"code", "message", "extra"}` with a fitting status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from engine import errors
+
+STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
+    (errors.TemplateInvalid, status.HTTP_400_BAD_REQUEST),
+    (errors.ParamsInvalid, status.HTTP_400_BAD_REQUEST),
+    (errors.FormInvalid, status.HTTP_400_BAD_REQUEST),
+    (errors.NotFound, status.HTTP_404_NOT_FOUND),
+    (errors.PermissionDenied, status.HTTP_403_FORBIDDEN),
+    (errors.TransitionRejected, status.HTTP_409_CONFLICT),
+    (errors.Conflict, status.HTTP_409_CONFLICT),
+    (errors.VersionImmutable, status.HTTP_409_CONFLICT),
+]
+
+
+def error_body(code: str, message: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "extra": extra or {}}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    for error_type, http_status in STATUS_BY_ERROR:
+        if isinstance(exc, error_type):
+            assert isinstance(exc, errors.EngineError)
+            return Response(error_body(exc.code, exc.message, exc.extra), status=http_status)
+    if isinstance(exc, ConcurrentTransition):
+        message = "someone else changed this first; reload and try again"
+        return Response(error_body("concurrent_transition", message), status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, TransitionNotAllowed):
+        return Response(error_body("transition_not_allowed", str(exc)), status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, ObjectDoesNotExist):
+        return Response(error_body("not_found", "not found"), status=status.HTTP_404_NOT_FOUND)
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        detail = response.data
+        code = getattr(exc, "default_code", "error")
+        message = detail.get("detail", "invalid request") if isinstance(detail, dict) else "invalid request"
+        extra = {} if isinstance(detail, dict) and set(detail) == {"detail"} else {"fields": detail}
+        response.data = error_body(str(getattr(message, "code", code)), str(message), extra)
+    return response

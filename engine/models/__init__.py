@@ -1,0 +1,33 @@
+"""Storage: what the engine knows and what happened."""
+
+from __future__ import annotations
+
+from engine.models.instances import ItemRun, PhaseRun, WorkflowInstance
+from engine.models.records import Comment, DeadLetter, Event, GateResult, RoleAssignment, Transition
+from engine.models.states import (
+    DeadLetterState,
+    InstanceState,
+    PhaseState,
+    SlaStatus,
+    VersionState,
+)
+from engine.models.templates import TemplateVersion, WorkflowTemplate
+
+__all__ = [
+    "Comment",
+    "DeadLetter",
+    "DeadLetterState",
+    "Event",
+    "GateResult",
+    "InstanceState",
+    "ItemRun",
+    "PhaseRun",
+    "PhaseState",
+    "RoleAssignment",
+    "SlaStatus",
+    "TemplateVersion",
+    "Transition",
+    "VersionState",
+    "WorkflowInstance",
+    "WorkflowTemplate",
+]

@@ -1,0 +1,282 @@
+"""Running workflows: instances, one run per phase, one run per map item.
+
+Transition methods only check their arguments and set fields; services save them and write the audit trail.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from engine.models.states import InstanceState, PhaseState, SlaStatus
+from engine.models.templates import TemplateVersion, WorkflowTemplate
+
+S = PhaseState
+I = InstanceState  # noqa: E741
+
+
+class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
+    """One run of a published template version."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    template = models.ForeignKey(WorkflowTemplate, on_delete=models.PROTECT, related_name="instances")
+    version = models.ForeignKey(TemplateVersion, on_delete=models.PROTECT, related_name="instances")
+    business_key = models.CharField(max_length=200, null=True, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    state = FSMField(choices=InstanceState.choices, default=InstanceState.CREATED, protected=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    error = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    # Time spent suspended does not count against SLAs: due times move out by each suspension's length.
+    suspended_seconds = models.FloatField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Idempotent start: one unfinished instance per (template, business key), even under a race.
+            models.UniqueConstraint(
+                fields=["template", "business_key"],
+                condition=Q(state__in=["created", "running", "suspended"]) & Q(business_key__isnull=False),
+                name="one_unfinished_instance_per_business_key",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "-created_at"], name="instance_state_created")]
+        permissions = [
+            ("override_workflowinstance", "Can override workflow instances (suspend, resume, cancel, retry)"),
+        ]
+
+    def __str__(self) -> str:
+        label = self.business_key or str(self.id)[:8]
+        return f"{self.template.key} {label}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in (I.COMPLETED, I.FAILED, I.CANCELLED)
+
+    @transition(field="state", source=I.CREATED, target=I.RUNNING)
+    def start(self, *, at: datetime) -> None:
+        self.started_at = at
+
+    @transition(field="state", source=I.RUNNING, target=I.COMPLETED)
+    def complete(self, *, at: datetime) -> None:
+        self.finished_at, self.error = at, None
+
+    @transition(field="state", source=[I.RUNNING, I.SUSPENDED], target=I.FAILED)
+    def fail(self, *, at: datetime, error: dict[str, Any]) -> None:
+        self.finished_at, self.error = at, error
+        self._end_suspension(at)
+
+    @transition(field="state", source=[I.CREATED, I.RUNNING, I.SUSPENDED, I.FAILED], target=I.CANCELLED)
+    def cancel(self, *, at: datetime) -> None:
+        self.finished_at = at
+        self._end_suspension(at)
+
+    @transition(field="state", source=I.RUNNING, target=I.SUSPENDED)
+    def suspend(self, *, at: datetime) -> None:
+        self.suspended_at = at
+
+    @transition(field="state", source=I.SUSPENDED, target=I.RUNNING)
+    def resume(self, *, at: datetime) -> None:
+        self._end_suspension(at)
+
+    @transition(field="state", source=I.FAILED, target=I.RUNNING)
+    def retry(self, *, at: datetime) -> None:
+        self.finished_at, self.error = None, None
+
+    def _end_suspension(self, at: datetime) -> None:
+        if self.suspended_at is not None:
+            self.suspended_seconds += max((at - self.suspended_at).total_seconds(), 0.0)
+            self.suspended_at = None
+
+
+class AttemptRun(ConcurrentTransitionMixin, models.Model):
+    """What a phase run and a map item run share: attempts under a lease, retries, output and errors."""
+
+    state = FSMField(choices=PhaseState.choices, default=PhaseState.PENDING, protected=True)
+    attempt = models.PositiveIntegerField(default=0)
+    lease_token = models.CharField(max_length=36, null=True, blank=True)
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    lost_attempts = models.PositiveIntegerField(
+        default=0, help_text="attempts in a row whose worker vanished"
+    )
+    next_run_at = models.DateTimeField(null=True, blank=True, help_text="when a retry or timer is due")
+    output = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    checkpoint = models.JSONField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+    @transition(field="state", source=S.PENDING, target=S.READY)
+    def make_ready(self) -> None:
+        self.next_run_at = None
+
+    @transition(field="state", source=S.READY, target=S.ACTIVE)
+    def claim_attempt(self, *, token: str, owner: str, at: datetime, lease_expires_at: datetime) -> None:
+        self.attempt += 1
+        self.lease_token, self.lease_owner, self.lease_expires_at = token, owner, lease_expires_at
+        self.started_at = self.started_at or at
+
+    @transition(field="state", source=S.ACTIVE, target=S.WAITING)
+    def wait_retry(self, *, error: dict[str, Any], next_run_at: datetime, lost: bool = False) -> None:
+        self.error, self.next_run_at = error, next_run_at
+        self.lost_attempts = self.lost_attempts + 1 if lost else 0
+        self._drop_lease()
+
+    @transition(field="state", source=S.WAITING, target=S.READY)
+    def wake(self) -> None:
+        self.next_run_at = None
+
+    @transition(field="state", source=[S.ACTIVE, S.WAITING], target=S.COMPLETED)
+    def complete(self, *, output: dict[str, Any], at: datetime) -> None:
+        self.output, self.error, self.finished_at = output, None, at
+        self.next_run_at, self.lost_attempts = None, 0
+        self._drop_lease()
+
+    @transition(field="state", source=[S.ACTIVE, S.WAITING, S.READY], target=S.FAILED)
+    def fail(self, *, error: dict[str, Any], at: datetime, lost: bool = False) -> None:
+        self.error, self.finished_at, self.next_run_at = error, at, None
+        self.lost_attempts = self.lost_attempts + 1 if lost else 0
+        self._drop_lease()
+
+    @transition(field="state", source=S.FAILED, target=S.READY)
+    def retry(self, *, reset_attempts: bool = True) -> None:
+        if reset_attempts:
+            self.attempt = 0
+        self.finished_at, self.next_run_at, self.lost_attempts = None, None, 0
+
+    @transition(field="state", source=[S.PENDING, S.READY, S.ACTIVE, S.WAITING, S.FAILED], target=S.SKIPPED)
+    def skip(self, *, at: datetime) -> None:
+        self.finished_at, self.next_run_at = at, None
+        self._drop_lease()
+
+    @transition(field="state", source=[S.PENDING, S.READY, S.ACTIVE, S.WAITING], target=S.CANCELLED)
+    def cancel(self, *, at: datetime) -> None:
+        self.finished_at, self.next_run_at = at, None
+        self._drop_lease()
+
+    def _drop_lease(self) -> None:
+        self.lease_token, self.lease_expires_at = None, None
+
+
+class PhaseRun(AttemptRun):
+    """The run of one phase of an instance; reset to pending (with a new round) when it is reopened."""
+
+    instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE, related_name="phase_runs")
+    phase_id = models.CharField(max_length=63)
+    phase_type = models.CharField(max_length=16)
+    position = models.PositiveIntegerField(default=0)
+    round = models.PositiveIntegerField(
+        default=1, help_text="1, then one more each time the phase is reopened"
+    )
+    # human work
+    outcome = models.CharField(max_length=100, blank=True)
+    data = models.JSONField(null=True, blank=True, help_text="what a person submitted")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="phase_runs"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    activated_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True, help_text="SLA due time")
+    sla_status = models.CharField(max_length=20, choices=SlaStatus.choices, blank=True, default="")
+    escalated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["instance", "position"]
+        constraints = [models.UniqueConstraint(fields=["instance", "phase_id"], name="one_run_per_phase")]
+        indexes = [
+            models.Index(fields=["next_run_at"], condition=Q(state="waiting"), name="phase_due_work"),
+            models.Index(fields=["lease_expires_at"], condition=Q(state="active"), name="phase_leases"),
+            models.Index(
+                fields=["due_at"], condition=Q(state="active", phase_type="human"), name="phase_sla"
+            ),
+            models.Index(fields=["state", "phase_type"], name="phase_state_type"),
+            models.Index(fields=["assignee", "state"], name="phase_assignee_state"),
+        ]
+        permissions = [
+            (
+                "override_phaserun",
+                "Can override phase runs (force-complete, skip, reassign, reopen, extend SLA)",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phase_id} ({self.state})"
+
+    @transition(field="state", source=S.READY, target=S.ACTIVE)
+    def open(self, *, at: datetime, due_at: datetime | None) -> None:
+        """Open for work without a lease: a human phase, a map collecting its items, a timer or a signal."""
+        self.activated_at, self.started_at = at, self.started_at or at
+        self.due_at = due_at
+        self.sla_status = SlaStatus.ON_SCHEDULE if due_at else SlaStatus.NONE
+
+    @transition(field="state", source=S.ACTIVE, target=S.WAITING)
+    def wait_event(self, *, next_run_at: datetime | None) -> None:
+        """Wait for a timer (`next_run_at`) or a signal (with an optional timeout in `next_run_at`)."""
+        self.next_run_at = next_run_at
+
+    @transition(
+        field="state",
+        source=[S.COMPLETED, S.SKIPPED, S.FAILED, S.CANCELLED, S.READY, S.ACTIVE, S.WAITING],
+        target=S.PENDING,
+    )
+    def reopen(self) -> None:
+        self.round += 1
+        self.attempt, self.lost_attempts = 0, 0
+        self.output = self.error = self.checkpoint = self.data = None
+        self.outcome = ""
+        self.assignee = self.completed_by = None
+        self.claimed_at = self.activated_at = self.started_at = self.finished_at = None
+        self.due_at = self.next_run_at = self.escalated_at = None
+        self.sla_status = SlaStatus.NONE
+        self._drop_lease()
+
+
+class ItemRun(AttemptRun):
+    """One item of a `map` phase, with its own attempts, retries and checkpoint."""
+
+    phase_run = models.ForeignKey(PhaseRun, on_delete=models.CASCADE, related_name="items")
+    instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE, related_name="item_runs")
+    round = models.PositiveIntegerField(default=1)
+    index = models.PositiveIntegerField()
+    item = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["phase_run", "round", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["phase_run", "round", "index"], name="one_run_per_item"),
+        ]
+        indexes = [
+            models.Index(fields=["next_run_at"], condition=Q(state="waiting"), name="item_due_work"),
+            models.Index(fields=["lease_expires_at"], condition=Q(state="active"), name="item_leases"),
+            models.Index(fields=["phase_run", "round", "state"], name="item_phase_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"item {self.index} ({self.state})"
+
+    @transition(field="state", source=S.FAILED, target=S.PENDING)
+    def requeue(self) -> None:
+        """A failed item waits for its turn again (the map's `max_concurrency` still holds)."""
+        self.attempt, self.lost_attempts = 0, 0
+        self.finished_at = self.next_run_at = None

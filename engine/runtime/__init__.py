@@ -1,0 +1,1 @@
+"""What moves instances: scheduling decisions (pure) and the services that apply them."""

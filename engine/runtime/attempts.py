@@ -1,0 +1,294 @@
+"""Running one attempt of automated work: claim it under a lease, run the activity, record what happened.
+
+The claim is a conditional update (ConcurrentTransitionMixin saves `… WHERE state = 'ready'`), so a duplicate
+delivery of the same message finds nothing to claim and does nothing. The activity runs outside any
+transaction. Its result is accepted only while the attempt still holds its lease token: a worker that was
+presumed dead and comes back late changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django_fsm import ConcurrentTransition
+
+from engine.activities import ActivityContext, get_activity
+from engine.definition.expressions import ExpressionError
+from engine.definition.plan import PhasePlan
+from engine.errors import DataError
+from engine.models import InstanceState, ItemRun, PhaseRun, PhaseState, WorkflowInstance
+from engine.runtime.activation import build_activation, runs_for_activation
+from engine.runtime.actors import Actor
+from engine.runtime.advance import Advancer, load_runs, lock_instance
+from engine.runtime.clock import db_now
+from engine.runtime.dispatch import AttemptRef, keep_one_local, send_to_broker
+from engine.runtime.failures import error_from_exception, error_record
+from engine.runtime.journal import apply_transition, unit_of_work
+from engine.runtime.limits import time_limit
+from engine.runtime.maps import map_progress
+from engine.runtime.plans import plan_for
+from engine.runtime.retries import handle_attempt_failure
+
+logger = logging.getLogger(__name__)
+LEASE_GRACE = timedelta(seconds=15)
+
+
+class LeaseLost(Exception):
+    """The engine gave this attempt away (its lease expired); the activity should stop."""
+
+
+@dataclass
+class Claim:
+    """An attempt this worker holds: what to run and the token that proves it still holds it."""
+
+    ref: AttemptRef
+    instance: WorkflowInstance
+    spec: PhasePlan
+    run: PhaseRun | ItemRun
+    token: str
+    claimed_at: datetime
+
+    @property
+    def model(self) -> type[PhaseRun] | type[ItemRun]:
+        return type(self.run)
+
+    @property
+    def hard_deadline(self) -> datetime | None:
+        return self.claimed_at + self.spec.timeout + LEASE_GRACE if self.spec.timeout else None
+
+
+def lease_for(spec: PhasePlan) -> timedelta:
+    if spec.heartbeat:
+        return spec.heartbeat
+    if spec.timeout:
+        return spec.timeout + LEASE_GRACE
+    return timedelta(seconds=settings.PHASEGATE["DEFAULT_LEASE_SECONDS"])
+
+
+# --- the entry points a Celery task calls ---------------------------------------------------------------
+
+
+def attempt_run_chain(ref: AttemptRef, *, actor: Actor) -> int:
+    """Run `ref`, then keep running the next attempt its completion made ready, locally, up to a limit."""
+    limit = settings.PHASEGATE["LOCAL_CHAIN_LIMIT"]
+    ran = 0
+    next_ref: AttemptRef | None = ref
+    while next_ref is not None and ran < limit:
+        next_ref = attempt_run(next_ref, actor=actor)
+        ran += 1
+    if next_ref is not None:
+        send_to_broker(next_ref)
+    return ran
+
+
+def attempt_run(ref: AttemptRef, *, actor: Actor) -> AttemptRef | None:
+    """Claim, run and record one attempt. Returns an attempt this worker should run next, if any."""
+    claim = attempt_claim(ref, actor=actor)
+    if claim is None:
+        return None
+    output, error = execute(claim)
+    with keep_one_local() as kept:
+        attempt_record(claim, output=output, error=error, actor=actor)
+    return kept[0] if kept else None
+
+
+# --- claim ----------------------------------------------------------------------------------------------
+
+
+def attempt_claim(ref: AttemptRef, *, actor: Actor) -> Claim | None:
+    """Take the attempt if it is ready (or a due retry) and its instance is running; otherwise do nothing."""
+    model: type[PhaseRun] | type[ItemRun] = ItemRun if ref.item_run_id else PhaseRun
+    pk = ref.item_run_id or ref.phase_run_id
+    try:
+        with unit_of_work():
+            run = model.objects.select_for_update().select_related("instance__version").filter(pk=pk).first()
+            if run is None:
+                logger.warning(
+                    "attempt for %s #%s: no such run (deleted?); nothing to do", model.__name__, pk
+                )
+                return None
+            instance = run.instance
+            if instance.state != InstanceState.RUNNING:
+                return None  # suspended or finished: nothing is dispatched; resume sends it again
+            now = db_now()
+            if run.state == PhaseState.WAITING and run.next_run_at is not None and run.next_run_at <= now:
+                apply_transition(run, "wake", actor=actor)
+            if run.state != PhaseState.READY:
+                return None  # a duplicate delivery, or a retry that is not due yet
+            phase_id = run.phase_id if isinstance(run, PhaseRun) else run.phase_run.phase_id
+            spec = plan_for(instance.version).phases[phase_id]
+            token = str(uuid.uuid4())
+            apply_transition(
+                run,
+                "claim_attempt",
+                actor=actor,
+                token=token,
+                owner=actor.label,
+                at=now,
+                lease_expires_at=now + lease_for(spec),
+                metadata={"attempt": run.attempt + 1},
+            )
+    except ConcurrentTransition:
+        return None  # another worker claimed it between our read and our write
+    return Claim(ref=ref, instance=instance, spec=spec, run=run, token=token, claimed_at=now)
+
+
+# --- execute --------------------------------------------------------------------------------------------
+
+
+def execute(claim: Claim) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Run the activity; return (output, None) or (None, error record). Never raises for activity errors."""
+    attempt = claim.run.attempt
+    try:
+        activity = get_activity(claim.spec.activity or "")
+    except LookupError as exc:
+        return None, error_record(category="system", message=str(exc), at=db_now(), attempt=attempt)
+    try:
+        payload = build_input(claim)
+        context = make_context(claim, payload)
+        with time_limit(claim.spec.timeout):
+            result = activity.function(payload, context)
+        return ensure_json_object(result), None
+    except LeaseLost as exc:
+        return None, error_record(
+            category="transient", message=f"lease lost: {exc}", at=db_now(), attempt=attempt
+        )
+    except ExpressionError as exc:
+        return None, error_record(category="data", message=f"input: {exc}", at=db_now(), attempt=attempt)
+    except Exception as exc:
+        logger.info("attempt %s of %s failed: %r", attempt, claim.spec.id, exc)
+        return None, error_from_exception(exc, at=db_now(), attempt=attempt)
+
+
+def build_input(claim: Claim) -> dict[str, Any]:
+    """Evaluate the phase's `input` mapping; inside a map, with `item` and `index`."""
+    if not claim.spec.input:
+        return {}
+    referenced = {step for expression in claim.spec.input.values() for step in expression.referenced_steps}
+    extra: dict[str, Any] = {}
+    if isinstance(claim.run, ItemRun):
+        extra = {"item": claim.run.item, "index": claim.run.index}
+    activation = build_activation(claim.instance, runs_for_activation(claim.instance.pk, referenced), **extra)
+    return {name: expression.evaluate(activation) for name, expression in claim.spec.input.items()}
+
+
+def ensure_json_object(result: Any) -> dict[str, Any]:
+    if result is None:
+        return {}
+    if not isinstance(result, Mapping):
+        raise DataError(f"an activity must return a JSON object, not {type(result).__name__}")
+    try:
+        return json.loads(json.dumps(dict(result), allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"the activity's output is not JSON: {exc}") from None
+
+
+def make_context(claim: Claim, payload: dict[str, Any]) -> ActivityContext:
+    run = claim.run
+    phase_id = claim.spec.id
+    item_index = run.index if isinstance(run, ItemRun) else None
+    round_ = run.round
+    key = f"{claim.instance.pk}:{phase_id}:{round_}" + (f":{item_index}" if item_index is not None else "")
+    return ActivityContext(
+        instance_id=str(claim.instance.pk),
+        business_key=claim.instance.business_key,
+        phase_id=phase_id,
+        attempt=run.attempt,
+        idempotency_key=key,
+        params=claim.instance.params or {},
+        item_index=item_index,
+        last_checkpoint=run.checkpoint,
+        logger=logging.getLogger(f"phasegate.activity.{claim.spec.activity}"),
+        _heartbeat=lambda: heartbeat(claim),
+        _checkpoint=lambda state: checkpoint(claim, state),
+    )
+
+
+def heartbeat(claim: Claim) -> None:
+    """Extend the lease by the phase's heartbeat interval (never past the attempt's timeout)."""
+    expires = db_now() + lease_for(claim.spec)
+    if claim.hard_deadline is not None:
+        expires = min(expires, claim.hard_deadline)
+    held = claim.model.objects.filter(pk=claim.run.pk, state=PhaseState.ACTIVE, lease_token=claim.token)
+    if not held.update(lease_expires_at=expires):
+        raise LeaseLost("the attempt's lease expired and was given away")
+
+
+def checkpoint(claim: Claim, state: Any) -> None:
+    """Store the activity's progress now, outside the attempt's outcome, so a crash keeps it."""
+    try:
+        stored = json.loads(json.dumps(state, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"a checkpoint must be JSON: {exc}") from None
+    held = claim.model.objects.filter(pk=claim.run.pk, state=PhaseState.ACTIVE, lease_token=claim.token)
+    if not held.update(checkpoint=stored):
+        raise LeaseLost("the attempt's lease expired and was given away")
+
+
+# --- record ---------------------------------------------------------------------------------------------
+
+
+def attempt_record(
+    claim: Claim, *, output: dict[str, Any] | None, error: dict[str, Any] | None, actor: Actor
+) -> bool:
+    """Accept the attempt's result if it still holds the lease; advance the instance. Returns accepted."""
+    with unit_of_work():
+        instance = lock_instance(claim.instance.pk)
+        runs = load_runs(instance)
+        phase_run = runs[claim.spec.id]
+        run: PhaseRun | ItemRun = phase_run
+        if isinstance(claim.run, ItemRun):
+            run = ItemRun.objects.get(pk=claim.run.pk)
+        if run.state != PhaseState.ACTIVE or run.lease_token != claim.token:
+            logger.warning(
+                "late result for %s attempt %s refused: the lease was given away",
+                claim.spec.id,
+                claim.run.attempt,
+            )
+            return False
+        advancer = Advancer(instance, actor=actor, now=db_now(), runs=runs)
+        if error is None and output is not None:
+            _succeed(advancer, phase_run, run, output)
+        else:
+            assert error is not None
+            handle_attempt_failure(advancer, phase_run, run, error)
+        advancer.run()
+    return True
+
+
+def _succeed(
+    advancer: Advancer, phase_run: PhaseRun, run: PhaseRun | ItemRun, output: dict[str, Any]
+) -> None:
+    spec = advancer.plan.phases[phase_run.phase_id]
+    if isinstance(run, ItemRun):
+        apply_transition(run, "complete", actor=advancer.actor, output=output, at=advancer.now)
+        map_progress(advancer, phase_run, spec)
+    elif spec.type == "gate":
+        passed = output.get("passed")
+        if not isinstance(passed, bool):
+            error = error_record(
+                category="data",
+                message="a gate activity must return {passed: bool, reason, action}",
+                at=advancer.now,
+                attempt=run.attempt,
+            )
+            advancer.fail_phase(phase_run, spec, error)
+            return
+        values = {key: value for key, value in output.items() if key not in ("passed", "reason", "action")}
+        advancer.record_gate(
+            phase_run,
+            spec,
+            passed=passed,
+            values=values,
+            reason=str(output.get("reason") or ""),
+            action=str(output.get("action") or ""),
+        )
+    else:
+        apply_transition(run, "complete", actor=advancer.actor, output=output, at=advancer.now)

@@ -1,0 +1,252 @@
+"""Operations on running instances, each with an actor and a reason, each in the audit trail.
+
+Each operation locks the instance, re-reads the state after the lock, and refuses with TransitionRejected
+when the state does not allow it, so two people acting at once cannot both succeed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.utils import timezone
+from django_fsm import can_proceed
+
+from engine.errors import NotFound, TransitionRejected
+from engine.models import DeadLetter, DeadLetterState, InstanceState, ItemRun, PhaseRun, PhaseState
+from engine.runtime import scheduler
+from engine.runtime.actors import Actor
+from engine.runtime.advance import Advancer, lock_instance
+from engine.runtime.clock import db_now
+from engine.runtime.dispatch import AttemptRef, dispatch
+from engine.runtime.journal import apply_transition, unit_of_work
+
+OPEN_ITEM_STATES = (PhaseState.PENDING, PhaseState.READY, PhaseState.ACTIVE, PhaseState.WAITING)
+
+
+@contextmanager
+def locked(instance_id: Any, actor: Actor) -> Iterator[Advancer]:
+    """A unit of work with the instance locked and an Advancer ready; advances at the end."""
+    with unit_of_work():
+        try:
+            instance = lock_instance(instance_id)
+        except Exception as exc:
+            if exc.__class__.__name__ == "DoesNotExist":
+                raise NotFound(f"no instance {instance_id}") from None
+            raise
+        advancer = Advancer(instance, actor=actor, now=db_now())
+        yield advancer
+        advancer.run()
+
+
+def _require(obj: Any, transition: str, what: str) -> None:
+    if not can_proceed(getattr(obj, transition)):
+        raise TransitionRejected(f"cannot {what}: {obj} is {obj.state}", state=obj.state, action=transition)
+
+
+def _phase(advancer: Advancer, phase_id: str) -> PhaseRun:
+    try:
+        return advancer.runs[phase_id]
+    except KeyError:
+        raise NotFound(f"instance has no phase {phase_id!r}") from None
+
+
+# --- instance operations --------------------------------------------------------------------------------
+
+
+def instance_cancel(*, instance_id: Any, actor: Actor, reason: str) -> None:
+    with locked(instance_id, actor) as adv:
+        _require(adv.instance, "cancel", "cancel the instance")
+        apply_transition(adv.instance, "cancel", actor=actor, reason=reason, at=adv.now)
+        for run in adv.runs.values():
+            if run.state in scheduler.OPEN_STATES or run.state == PhaseState.PENDING:
+                _cancel_items(adv, run, reason)
+                apply_transition(run, "cancel", actor=actor, reason=reason, at=adv.now)
+
+
+def _cancel_items(adv: Advancer, run: PhaseRun, reason: str) -> None:
+    if run.phase_type != "map":
+        return
+    for item in ItemRun.objects.filter(phase_run=run, round=run.round, state__in=OPEN_ITEM_STATES):
+        apply_transition(item, "cancel", actor=adv.actor, reason=reason, at=adv.now)
+
+
+def instance_suspend(*, instance_id: Any, actor: Actor, reason: str) -> None:
+    """Stop dispatching; attempts already running finish, nothing new starts until resume."""
+    with locked(instance_id, actor) as adv:
+        _require(adv.instance, "suspend", "suspend the instance")
+        apply_transition(adv.instance, "suspend", actor=actor, reason=reason, at=adv.now)
+
+
+def instance_resume(*, instance_id: Any, actor: Actor, reason: str) -> None:
+    """Run again: phases whose failure suspended the instance are retried, ready attempts are sent again."""
+    with locked(instance_id, actor) as adv:
+        _require(adv.instance, "resume", "resume the instance")
+        apply_transition(adv.instance, "resume", actor=actor, reason=reason, at=adv.now)
+        for run in adv.runs.values():
+            if run.state == PhaseState.FAILED and adv.plan.phases[run.phase_id].on_fail == "suspend":
+                _retry_phase(adv, run, reason)
+        _redispatch_ready(adv)
+
+
+def instance_retry(*, instance_id: Any, actor: Actor, reason: str) -> None:
+    """A failed instance runs its failed phases again."""
+    with locked(instance_id, actor) as adv:
+        _require(adv.instance, "retry", "retry the instance")
+        apply_transition(adv.instance, "retry", actor=actor, reason=reason, at=adv.now)
+        for phase_id in scheduler.blocking_failures(adv.plan, {p: r.state for p, r in adv.runs.items()}):
+            _retry_phase(adv, adv.runs[phase_id], reason)
+        _redispatch_ready(adv)
+
+
+def _redispatch_ready(adv: Advancer) -> None:
+    """Attempts made ready while the instance could not run were refused by workers; send them again."""
+    refs = [
+        AttemptRef(run.pk, queue=adv.plan.phases[run.phase_id].queue)
+        for run in adv.runs.values()
+        if run.state == PhaseState.READY
+    ]
+    items = ItemRun.objects.filter(instance=adv.instance, state=PhaseState.READY).values_list(
+        "pk", "phase_run_id"
+    )
+    refs += [AttemptRef(phase_run_id, item_run_id=pk) for pk, phase_run_id in items]
+    dispatch(refs)
+
+
+def _retry_phase(adv: Advancer, run: PhaseRun, reason: str) -> None:
+    spec = adv.plan.phases[run.phase_id]
+    _close_dead_letters(run, actor=adv.actor, reason=reason)
+    if spec.type == "map" and ItemRun.objects.filter(phase_run=run, round=run.round).exists():
+        # Only the items that failed run again; the ones that succeeded keep their output.
+        apply_transition(run, "retry", actor=adv.actor, reason=reason)
+        apply_transition(run, "open", actor=adv.actor, at=adv.now, due_at=None)
+        items = list(ItemRun.objects.filter(phase_run=run, round=run.round).order_by("index"))
+        for item in items:
+            if item.state == PhaseState.FAILED:
+                apply_transition(item, "requeue", actor=adv.actor, reason=reason)
+        adv.release_items(run, spec, items)
+        return
+    apply_transition(run, "retry", actor=adv.actor, reason=reason)
+    adv.open(run, spec)
+
+
+def _close_dead_letters(run: PhaseRun, *, actor: Actor, reason: str) -> None:
+    DeadLetter.objects.filter(phase_run=run, state=DeadLetterState.OPEN).update(
+        state=DeadLetterState.RETRIED,
+        resolved_at=timezone.now(),
+        resolved_by=actor.user,
+        resolution_reason=reason,
+    )
+
+
+# --- phase operations -----------------------------------------------------------------------------------
+
+
+def phase_retry(*, instance_id: Any, phase_id: str, actor: Actor, reason: str) -> None:
+    """Run a failed phase again; a failed instance goes back to running."""
+    with locked(instance_id, actor) as adv:
+        run = _phase(adv, phase_id)
+        _require(run, "retry", f"retry {phase_id}")
+        _revive(adv, reason)
+        _retry_phase(adv, run, reason)
+
+
+def phase_skip(*, instance_id: Any, phase_id: str, actor: Actor, reason: str) -> None:
+    """Skip a phase; the phases after it run as if it had been skipped by a choice."""
+    with locked(instance_id, actor) as adv:
+        run = _phase(adv, phase_id)
+        _require(run, "skip", f"skip {phase_id}")
+        if adv.instance.is_finished and adv.instance.state != InstanceState.FAILED:
+            raise TransitionRejected(f"the instance is {adv.instance.state}")
+        _cancel_items(adv, run, reason)
+        _close_dead_letters(run, actor=actor, reason=reason)
+        apply_transition(run, "skip", actor=actor, reason=reason, at=adv.now)
+        _revive(adv, reason)
+
+
+def _revive(adv: Advancer, reason: str) -> None:
+    """A failed instance whose blocking failures are all dealt with runs again."""
+    if adv.instance.state != InstanceState.FAILED:
+        return
+    states = {p: r.state for p, r in adv.runs.items()}
+    if len(scheduler.blocking_failures(adv.plan, states)) <= 1:
+        apply_transition(adv.instance, "retry", actor=adv.actor, reason=reason, at=adv.now)
+
+
+def reopen_phases(adv: Advancer, target: str, *, reason: str) -> list[str]:
+    """Reset `target` and every phase after it that had started; they run again. History stays."""
+    states = {p: r.state for p, r in adv.runs.items()}
+    reset = scheduler.reopen_set(adv.plan, target, states)
+    for phase_id in reversed(reset):  # downstream first, so nothing is made ready against a stale upstream
+        run = adv.runs[phase_id]
+        if run.state == PhaseState.PENDING:
+            continue
+        _cancel_items(adv, run, reason)
+        apply_transition(run, "reopen", actor=adv.actor, reason=reason, metadata={"reopened_by": target})
+    return list(reset)
+
+
+def phase_reopen(*, instance_id: Any, phase_id: str, actor: Actor, reason: str) -> list[str]:
+    with locked(instance_id, actor) as adv:
+        run = _phase(adv, phase_id)
+        if adv.instance.state not in (InstanceState.RUNNING, InstanceState.SUSPENDED, InstanceState.FAILED):
+            raise TransitionRejected(f"cannot reopen {phase_id}: the instance is {adv.instance.state}")
+        if run.state == PhaseState.PENDING:
+            raise TransitionRejected(f"cannot reopen {phase_id}: it has not started")
+        reset = reopen_phases(adv, phase_id, reason=reason)
+        if adv.instance.state == InstanceState.FAILED and not scheduler.blocking_failures(
+            adv.plan, {p: r.state for p, r in adv.runs.items()}
+        ):
+            apply_transition(adv.instance, "retry", actor=actor, reason=reason, at=adv.now)
+        return reset
+
+
+# --- dead letters ---------------------------------------------------------------------------------------
+
+
+def dead_letter_retry(*, dead_letter_id: int, actor: Actor, reason: str) -> None:
+    letter = DeadLetter.objects.filter(pk=dead_letter_id).first()
+    if letter is None:
+        raise NotFound(f"no dead letter {dead_letter_id}")
+    with locked(letter.instance_id, actor) as adv:
+        letter = DeadLetter.objects.select_for_update().get(pk=dead_letter_id)
+        if letter.state != DeadLetterState.OPEN:
+            raise TransitionRejected(f"dead letter {dead_letter_id} is already {letter.state}")
+        run = adv.runs[letter.phase_id]
+        if letter.item_run_id is None:
+            _require(run, "retry", f"retry {letter.phase_id}")
+            _revive(adv, reason)
+            _retry_phase(adv, run, reason)
+        else:
+            _retry_item(adv, run, letter.item_run_id, reason)
+        _resolve(letter, DeadLetterState.RETRIED, actor=actor, reason=reason)
+
+
+def _retry_item(adv: Advancer, run: PhaseRun, item_run_id: int, reason: str) -> None:
+    item = ItemRun.objects.get(pk=item_run_id)
+    _require(item, "requeue", f"retry item {item.index} of {run.phase_id}")
+    spec = adv.plan.phases[run.phase_id]
+    if run.state == PhaseState.FAILED:
+        _revive(adv, reason)
+        apply_transition(run, "retry", actor=adv.actor, reason=reason)
+        apply_transition(run, "open", actor=adv.actor, at=adv.now, due_at=None)
+    apply_transition(item, "requeue", actor=adv.actor, reason=reason)
+    items = list(ItemRun.objects.filter(phase_run=run, round=run.round).order_by("index"))
+    adv.release_items(run, spec, items)
+
+
+def dead_letter_discard(*, dead_letter_id: int, actor: Actor, reason: str) -> None:
+    with unit_of_work():
+        letter = DeadLetter.objects.select_for_update().filter(pk=dead_letter_id).first()
+        if letter is None:
+            raise NotFound(f"no dead letter {dead_letter_id}")
+        if letter.state != DeadLetterState.OPEN:
+            raise TransitionRejected(f"dead letter {dead_letter_id} is already {letter.state}")
+        _resolve(letter, DeadLetterState.DISCARDED, actor=actor, reason=reason)
+
+
+def _resolve(letter: DeadLetter, state: str, *, actor: Actor, reason: str) -> None:
+    letter.state, letter.resolved_at, letter.resolved_by = state, timezone.now(), actor.user
+    letter.resolution_reason = reason
+    letter.save(update_fields=["state", "resolved_at", "resolved_by", "resolution_reason"])

@@ -1,0 +1,106 @@
+"""Which phases become ready and which are skipped: a pure function of the plan and the phase states.
+
+The contract's rules: a phase becomes ready when every dependency is finished (completed or skipped) and at
+least one completed; a phase whose dependencies were all skipped is skipped too. A `choice` that completed
+counts as completed only for the targets it chose, and as skipped for its other targets. A phase that failed
+with `on_fail: continue` counts as skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from engine.definition.plan import Plan
+
+PENDING, READY, ACTIVE, WAITING = "pending", "ready", "active", "waiting"
+OPEN_STATES = (READY, ACTIVE, WAITING)
+COMPLETED, FAILED, SKIPPED, CANCELLED = "completed", "failed", "skipped", "cancelled"
+
+
+class Edge(Enum):
+    DONE = "done"
+    SKIP = "skip"
+    WAIT = "wait"
+
+
+@dataclass(frozen=True)
+class PhaseSnapshot:
+    """What the scheduler needs to know of one phase run."""
+
+    state: str
+    output: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What should happen next: phases to make ready, phases to skip, and whether the instance is done."""
+
+    ready: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    finished: bool = False
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.ready and not self.skipped
+
+
+def is_settled(plan: Plan, phase_id: str, state: str) -> bool:
+    """Whether the phase is finished in a way that lets the instance go on."""
+    if state in (COMPLETED, SKIPPED):
+        return True
+    return state == FAILED and plan.phases[phase_id].on_fail == "continue"
+
+
+def edge(plan: Plan, dependency: str, phase_id: str, snapshot: PhaseSnapshot) -> Edge:
+    """How the dependency `dependency` of `phase_id` stands."""
+    if snapshot.state == COMPLETED:
+        spec = plan.phases[dependency]
+        if spec.type == "choice" and phase_id in spec.choice_targets:
+            chosen = (snapshot.output or {}).get("chosen") or ()
+            return Edge.DONE if phase_id in chosen else Edge.SKIP
+        return Edge.DONE
+    if is_settled(plan, dependency, snapshot.state):
+        return Edge.SKIP
+    return Edge.WAIT
+
+
+def next_decision(plan: Plan, snapshots: Mapping[str, PhaseSnapshot]) -> Decision:
+    """Decide from the current phase states. Skips propagate through the whole graph in one call."""
+    states = {phase_id: snapshots[phase_id].state for phase_id in plan.phases}
+    ready: list[str] = []
+    skipped: list[str] = []
+    for phase_id in plan.phases:  # topological order, so a skip is seen by the phases after it
+        if states[phase_id] != PENDING:
+            continue
+        edges = [
+            edge(plan, dep, phase_id, PhaseSnapshot(states[dep], snapshots[dep].output))
+            for dep in plan.predecessors[phase_id]
+        ]
+        if Edge.WAIT in edges:
+            continue
+        if not edges or Edge.DONE in edges:
+            ready.append(phase_id)
+            states[phase_id] = READY
+        else:
+            skipped.append(phase_id)
+            states[phase_id] = SKIPPED
+    finished = all(is_settled(plan, phase_id, state) for phase_id, state in states.items())
+    return Decision(ready=tuple(ready), skipped=tuple(skipped), finished=finished)
+
+
+def reopen_set(plan: Plan, target: str, states: Mapping[str, str]) -> tuple[str, ...]:
+    """The phases a reopen of `target` resets: the target and every phase after it that had started."""
+    after = [phase_id for phase_id in plan.downstream(target) if states.get(phase_id, PENDING) != PENDING]
+    return (target, *after)
+
+
+def blocking_failures(plan: Plan, states: Mapping[str, str]) -> tuple[str, ...]:
+    """Failed phases that stop the instance (every failure except `on_fail: continue`)."""
+    return tuple(
+        phase_id
+        for phase_id in plan.phases
+        if states.get(phase_id) == FAILED and plan.phases[phase_id].on_fail != "continue"
+    )

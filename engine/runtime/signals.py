@@ -1,0 +1,36 @@
+"""Outside signals that `wait` phases wait for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import Conflict
+from engine.models import PhaseState
+from engine.runtime.actors import Actor
+from engine.runtime.journal import apply_transition
+from engine.runtime.operations import locked
+
+
+def deliver_signal(*, instance_id: Any, name: str, payload: dict[str, Any] | None, actor: Actor) -> list[str]:
+    """Complete every phase waiting for signal `name` with `payload` as its output; return their ids.
+
+    Raises Conflict when no phase of the instance is waiting for that signal right now.
+    """
+    with locked(instance_id, actor) as adv:
+        waiting = [
+            run
+            for run in adv.runs.values()
+            if run.state == PhaseState.WAITING and adv.plan.phases[run.phase_id].signal == name
+        ]
+        if not waiting:
+            raise Conflict(f"no phase of this instance is waiting for signal {name!r}", signal=name)
+        for run in waiting:
+            apply_transition(
+                run,
+                "complete",
+                actor=actor,
+                output=dict(payload or {}),
+                at=adv.now,
+                metadata={"signal": name},
+            )
+        return [run.phase_id for run in waiting]

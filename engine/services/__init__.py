@@ -1,0 +1,1 @@
+"""Services for what is not an instance's movement: template versions."""

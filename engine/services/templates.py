@@ -1,0 +1,158 @@
+"""Template versions: save a draft, publish, retire, load from files, export, compare.
+
+A published definition never changes: edits always go to the template's one draft, which becomes a new
+version number when it is published.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+
+from engine.activities import activity_names
+from engine.definition.canonical import checksum
+from engine.definition.diff import TemplateDiff, diff_templates
+from engine.definition.problems import Problem
+from engine.errors import NotFound, TemplateInvalid, TransitionRejected
+from engine.models import TemplateVersion, VersionState, WorkflowTemplate
+
+
+def template_validate(document: Any) -> list[Problem]:
+    """Validate against the contract and the activities registered in this process."""
+    from engine.definition.validate import validate
+
+    return validate(document, activities=activity_names())
+
+
+def _template_for(document: Any, problems: list[Problem]) -> WorkflowTemplate:
+    """The template a document belongs to, locked; refuse a document whose key itself is unusable."""
+    fatal = [p for p in problems if p.path in ("/key", "") or p.code == "too_large"]
+    if fatal or not isinstance(document, dict) or not isinstance(document.get("key"), str):
+        raise TemplateInvalid(fatal or [Problem("/key", "schema", "a template needs a valid key")])
+    template, _ = WorkflowTemplate.objects.get_or_create(
+        key=document["key"], defaults={"name": str(document.get("name") or document["key"])[:200]}
+    )
+    return WorkflowTemplate.objects.select_for_update().get(pk=template.pk)
+
+
+@dataclass(frozen=True)
+class SavedDraft:
+    version: TemplateVersion
+    problems: list[Problem]
+    created: bool
+
+
+def template_draft_save(*, document: dict[str, Any], user: Any = None, notes: str = "") -> SavedDraft:
+    """Save `document` as the template's draft (creating the template and the draft as needed).
+
+    A draft may have problems; they are returned, and publishing refuses it until they are fixed. Only a
+    document too broken to know which template it belongs to is refused outright.
+    """
+    problems = template_validate(document)
+    with transaction.atomic():
+        template = _template_for(document, problems)
+        draft = TemplateVersion.objects.filter(template=template, state=VersionState.DRAFT).first()
+        digest = checksum(document)
+        if draft is not None:
+            draft.definition, draft.checksum = document, digest
+            draft.notes = notes or draft.notes
+            draft.save()
+            return SavedDraft(draft, problems, created=False)
+        number = (TemplateVersion.objects.filter(template=template).aggregate(n=Max("number"))["n"] or 0) + 1
+        draft = TemplateVersion.objects.create(
+            template=template,
+            number=number,
+            definition=document,
+            checksum=digest,
+            schema_version=str(document.get("format", "phasegate/v1")),
+            created_by=user,
+            notes=notes,
+        )
+        return SavedDraft(draft, problems, created=True)
+
+
+def template_version_publish(*, version_id: int, user: Any = None) -> TemplateVersion:
+    """Publish a draft after validating it again; refuse it with every problem if it is invalid."""
+    with transaction.atomic():
+        version = TemplateVersion.objects.select_for_update().select_related("template").get(pk=version_id)
+        if version.state != VersionState.DRAFT:
+            raise TransitionRejected(f"{version} is {version.state}; only a draft can be published")
+        problems = template_validate(version.definition)
+        if problems:
+            raise TemplateInvalid(problems)
+        version.publish(by=user)
+        version.save()
+        template = version.template
+        template.name = str(version.definition.get("name") or template.key)[:200]
+        template.description = str(version.definition.get("description") or "")
+        template.save(update_fields=["name", "description", "updated_at"])
+        return version
+
+
+def template_version_retire(*, version_id: int, user: Any = None) -> TemplateVersion:
+    """Retire a published version: it starts no new instances; running ones go on."""
+    with transaction.atomic():
+        version = TemplateVersion.objects.select_for_update().get(pk=version_id)
+        if version.state != VersionState.PUBLISHED:
+            raise TransitionRejected(f"{version} is {version.state}; only a published version can be retired")
+        version.retire()
+        version.save()
+        return version
+
+
+def template_version_draft_from(*, version_id: int, user: Any = None) -> TemplateVersion:
+    """Start editing a frozen version: its document becomes the template's draft (or replaces the draft)."""
+    source = TemplateVersion.objects.get(pk=version_id)
+    return template_draft_save(document=source.definition, user=user, notes=f"from v{source.number}").version
+
+
+@dataclass(frozen=True)
+class Loaded:
+    version: TemplateVersion
+    created: bool
+    published: bool
+
+
+def template_load(*, document: Any, user: Any = None, publish: bool = False) -> Loaded:
+    """Load a document from a file: a new version only when the content changed; optionally publish it."""
+    problems = template_validate(document)
+    if problems:
+        raise TemplateInvalid(problems)
+    digest = checksum(document)
+    with transaction.atomic():
+        same = (
+            TemplateVersion.objects.filter(template__key=document["key"], checksum=digest)
+            .order_by("-number")
+            .first()
+        )
+        created = same is None
+        version = same or template_draft_save(document=document, user=user, notes="loaded from file").version
+        published = False
+        if publish and version.state == VersionState.DRAFT:
+            version = template_version_publish(version_id=version.pk, user=user)
+            published = True
+        return Loaded(version, created=created, published=published)
+
+
+def template_export(*, key: str, number: int | None = None) -> dict[str, Any]:
+    """The definition of a version (the latest published, else the latest) as loaded."""
+    versions = TemplateVersion.objects.filter(template__key=key)
+    if number is not None:
+        version = versions.filter(number=number).first()
+    else:
+        version = (
+            versions.filter(state=VersionState.PUBLISHED).order_by("-number").first()
+            or versions.order_by("-number").first()
+        )
+    if version is None:
+        raise NotFound(f"no version of template {key!r}" + (f" numbered {number}" if number else ""))
+    return version.definition
+
+
+def template_version_compare(*, old_id: int, new_id: int) -> TemplateDiff:
+    old = TemplateVersion.objects.get(pk=old_id)
+    new = TemplateVersion.objects.get(pk=new_id)
+    return diff_templates(old.definition, new.definition)
