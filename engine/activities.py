@@ -86,7 +86,7 @@ class ActivityContext:
     _checkpoint: Callable[[Any], None] = field(default=lambda state: None, repr=False)
 
     def heartbeat(self) -> None:
-        """Say the attempt is alive; extends its lease. Raises LeaseLost if the engine gave the attempt away."""
+        """Say the attempt is alive and extend its lease; raises LeaseLost if the attempt was given away."""
         self._heartbeat()
 
     def checkpoint(self, state: Any) -> None:

@@ -19,7 +19,8 @@ def time_limit(limit: timedelta | None) -> Iterator[None]:
     """Raise AttemptTimeout in the running code after `limit`.
 
     Only the main thread can receive SIGALRM, which is where Celery's prefork and solo pools run tasks.
-    In other threads the limit is still enforced from outside: the lease expires and the reaper fails the attempt.
+    In other threads the limit is still enforced from outside: the lease expires, the reaper fails the
+    attempt.
     """
     usable = (
         limit is not None

@@ -1,0 +1,7 @@
+"""The Django admin, one module per area."""
+
+from __future__ import annotations
+
+from engine.admin import instances, records, templates
+
+__all__ = ["instances", "records", "templates"]
