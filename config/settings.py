@@ -152,7 +152,8 @@ SPECTACULAR_SETTINGS = {"TITLE": "Phasegate API", "VERSION": "1", "SERVE_INCLUDE
 # Without CELERY_BROKER_URL the embedded default is kombu's filesystem transport: nothing to install.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = VAR_DIR / "broker"
+    _broker_dir = Path(env_str("PHASEGATE_BROKER_DIR", str(VAR_DIR / "broker")))
+    (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)  # kombu expects the folders to exist
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),

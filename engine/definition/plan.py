@@ -80,10 +80,10 @@ class PhasePlan:
     sla: SlaPolicy | None = None
     form: Mapping[str, Any] | None = None
     outcomes: tuple[str, ...] = ("done",)
-    reopen_on: Mapping[str, str] = EMPTY  # outcome -> phase id to reopen
+    reopen_on: Mapping[str, str] = field(default_factory=lambda: EMPTY)  # outcome -> phase id to reopen
     # task, map, gate with an activity
     activity: str | None = None
-    input: Mapping[str, Expression] = EMPTY
+    input: Mapping[str, Expression] = field(default_factory=lambda: EMPTY)
     retry: RetryPolicy = NO_RETRY
     timeout: timedelta | None = None
     heartbeat: timedelta | None = None
@@ -129,7 +129,7 @@ class Plan:
     predecessors: Mapping[str, tuple[str, ...]]
     successors: Mapping[str, tuple[str, ...]]
     params_schema: Mapping[str, Any] | None = None
-    roles: Mapping[str, str] = EMPTY  # role key -> display name
+    roles: Mapping[str, str] = field(default_factory=lambda: EMPTY)  # role key -> display name
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
 
     @property

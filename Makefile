@@ -1,0 +1,75 @@
+# Phasegate: `make demo` runs the demo, `make test` runs every test. Both set up what they need.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PG_URL ?= postgres://postgres@127.0.0.1:5432/phasegate
+REDIS_URL ?= redis://127.0.0.1:6379/15
+PYTEST_ARGS ?=
+
+.PHONY: install lint format test test-sqlite test-postgres test-unit test-integration test-e2e demo run worker beat bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip>=25.1"
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e . --group test --group e2e --group dev
+	touch $@
+
+install: $(VENV)/.installed
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DJANGO_DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# The whole suite on SQLite (with the demo's filesystem broker), then on PostgreSQL with Redis.
+test: install
+	bash .ci/services.sh
+	bash .ci/chromium.sh
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+test-sqlite: install
+	@echo "== tests on SQLite =="
+	env -u DATABASE_URL -u CELERY_BROKER_URL $(BIN)/pytest $(PYTEST_ARGS)
+
+test-postgres: install
+	@echo "== tests on PostgreSQL with Redis =="
+	DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: install
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: install
+	bash .ci/chromium.sh
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+# The demo: SQLite, the filesystem broker, a worker and beat; nothing to install by hand.
+demo: install
+	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --no-input
+	DJANGO_DEBUG=1 $(BIN)/python manage.py demo_setup
+	DJANGO_DEBUG=1 $(BIN)/python manage.py demo_run
+
+run: install
+	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver
+
+worker: install
+	$(BIN)/celery -A config worker -l info -Q phasegate -c 2
+
+beat: install
+	$(BIN)/celery -A config beat -l info
+
+bench: install
+	bash .ci/services.sh
+	DJANGO_DEBUG=1 $(BIN)/python bench/run.py
+
+clean:
+	rm -rf var/ .coverage htmlcov
