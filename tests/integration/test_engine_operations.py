@@ -1,0 +1,168 @@
+"""Operations on instances and phases, each audited with its actor and reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import TransitionRejected
+from engine.models import DeadLetter, ItemRun, PhaseRun, Transition
+from engine.runtime import operations
+from engine.runtime.actors import Actor
+from engine.runtime.start import start_instance
+from tests.support.engine import publish, reload, states, template
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ADMIN = Actor(label="admin")
+
+
+def two_steps(fail_times: int = 0, **first: object) -> None:
+    publish(
+        template(
+            "ops",
+            {
+                "id": "first",
+                "type": "task",
+                "activity": "test.flaky",
+                "retry": {"max_attempts": 1},
+                "input": {"fail_times": str(fail_times)},
+                **first,
+            },
+            {"id": "second", "type": "task", "activity": "test.echo", "depends_on": ["first"]},
+        )
+    )
+
+
+def test_cancel_cancels_the_instance_and_its_open_phases(broker):
+    two_steps()
+    instance = start_instance("ops", {})
+    operations.instance_cancel(instance_id=instance.pk, actor=ADMIN, reason="wrong week")
+    assert reload(instance).state == "cancelled"
+    assert states(instance) == {"first": "cancelled", "second": "cancelled"}
+    broker.drain()  # the message already sent finds nothing to do
+    assert states(instance) == {"first": "cancelled", "second": "cancelled"}
+    row = Transition.objects.get(instance=instance, phase_id="", name="cancel")
+    assert (row.actor_label, row.reason) == ("admin", "wrong week")
+
+
+def test_nothing_is_dispatched_while_suspended_and_resume_sends_it_again(broker):
+    two_steps()
+    instance = start_instance("ops", {})
+    operations.instance_suspend(instance_id=instance.pk, actor=ADMIN, reason="maintenance")
+    broker.drain()
+    assert states(instance)["first"] == "ready"
+    operations.instance_resume(instance_id=instance.pk, actor=ADMIN, reason="done")
+    broker.drain()
+    assert reload(instance).state == "completed"
+
+
+def test_suspend_of_a_finished_instance_is_rejected(broker):
+    two_steps()
+    instance = start_instance("ops", {})
+    broker.drain()
+    with pytest.raises(TransitionRejected):
+        operations.instance_suspend(instance_id=instance.pk, actor=ADMIN, reason="late")
+
+
+def test_retry_of_a_failed_instance_runs_its_failed_phases_again(broker):
+    two_steps(fail_times=1)
+    instance = start_instance("ops", {})
+    broker.drain()
+    assert reload(instance).state == "failed"
+    operations.instance_retry(instance_id=instance.pk, actor=ADMIN, reason="upstream fixed")
+    broker.drain()
+    assert reload(instance).state == "completed"
+    assert DeadLetter.objects.get(instance=instance).state == "retried"
+
+
+def test_skip_of_the_failed_phase_lets_the_instance_go_on(broker):
+    two_steps(fail_times=5)
+    instance = start_instance("ops", {})
+    broker.drain()
+    operations.phase_skip(
+        instance_id=instance.pk, phase_id="first", actor=ADMIN, reason="not needed this week"
+    )
+    broker.drain()
+    assert reload(instance).state == "completed"
+    assert states(instance) == {"first": "skipped", "second": "skipped"}
+
+
+def test_reopen_of_a_running_instance(broker):
+    publish(
+        template(
+            "reo",
+            {"id": "a", "type": "task", "activity": "test.echo"},
+            {"id": "b", "type": "task", "activity": "test.echo", "depends_on": ["a"]},
+            {"id": "hold", "type": "wait", "signal": "go", "depends_on": ["b"]},
+        )
+    )
+    instance = start_instance("reo", {})
+    broker.drain()
+    assert states(instance) == {"a": "completed", "b": "completed", "hold": "waiting"}
+    reset = operations.phase_reopen(instance_id=instance.pk, phase_id="a", actor=ADMIN, reason="redo")
+    assert reset == ["a", "b", "hold"]
+    assert states(instance) == {"a": "ready", "b": "pending", "hold": "pending"}
+    broker.drain()
+    assert states(instance) == {"a": "completed", "b": "completed", "hold": "waiting"}
+    run = PhaseRun.objects.get(instance=instance, phase_id="a")
+    assert run.round == 2
+    assert Transition.objects.filter(instance=instance, phase_id="a", name="complete").count() == 2
+
+
+def test_completed_instance_cannot_be_reopened(broker):
+    two_steps()
+    instance = start_instance("ops", {})
+    broker.drain()
+    with pytest.raises(TransitionRejected):
+        operations.phase_reopen(instance_id=instance.pk, phase_id="first", actor=ADMIN, reason="x")
+
+
+def test_dead_letter_retry_runs_the_phase_again(broker):
+    two_steps(fail_times=1)
+    instance = start_instance("ops", {})
+    broker.drain()
+    letter = DeadLetter.objects.get(instance=instance)
+    operations.dead_letter_retry(dead_letter_id=letter.pk, actor=ADMIN, reason="try again")
+    broker.drain()
+    assert reload(instance).state == "completed"
+    letter.refresh_from_db()
+    assert (letter.state, letter.resolution_reason) == ("retried", "try again")
+    with pytest.raises(TransitionRejected):
+        operations.dead_letter_retry(dead_letter_id=letter.pk, actor=ADMIN, reason="again")
+
+
+def test_dead_letter_discard_keeps_the_instance_as_it_is(broker):
+    two_steps(fail_times=1)
+    instance = start_instance("ops", {})
+    broker.drain()
+    letter = DeadLetter.objects.get(instance=instance)
+    operations.dead_letter_discard(dead_letter_id=letter.pk, actor=ADMIN, reason="known bad file")
+    letter.refresh_from_db()
+    assert letter.state == "discarded"
+    assert reload(instance).state == "failed"
+
+
+def test_dead_letter_retry_of_a_map_item_runs_only_that_item(broker):
+    publish(
+        template(
+            "mp",
+            {
+                "id": "each",
+                "type": "map",
+                "items": "params.items",
+                "activity": "test.flaky",
+                "input": {"fail_times": "item"},
+            },
+        )
+    )
+    instance = start_instance("mp", {"items": [0, 1, 0]})
+    broker.drain()
+    assert reload(instance).state == "failed"
+    letter = DeadLetter.objects.get(instance=instance)
+    operations.dead_letter_retry(dead_letter_id=letter.pk, actor=ADMIN, reason="flake")
+    broker.drain()
+    assert reload(instance).state == "completed"
+    claims = [
+        Transition.objects.filter(item_run=item, name="claim_attempt").count()
+        for item in ItemRun.objects.filter(instance=instance).order_by("index")
+    ]
+    assert claims == [1, 2, 1]

@@ -1,0 +1,589 @@
+"""Instances running through the engine in-process: tasks, retries, dead letters, gates, choices, maps, waits."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from engine.errors import NotFound, ParamsInvalid
+from engine.events import on_event
+from engine.models import DeadLetter, GateResult, ItemRun, PhaseRun, Transition
+from engine.runtime.actors import Actor
+from engine.runtime.dispatch import AttemptRef
+from engine.runtime.start import start_instance
+from tests.support.engine import publish, reload, states, template
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def chain(key: str, length: int, activity: str = "test.echo", **phase: object) -> dict:
+    phases = [{"id": "p0", "type": "task", "activity": activity, **phase}]
+    phases += [
+        {"id": f"p{i}", "type": "task", "activity": activity, "depends_on": [f"p{i - 1}"]}
+        for i in range(1, length)
+    ]
+    return template(key, *phases)
+
+
+def test_chain_of_tasks_runs_to_completion_and_every_transition_is_audited(broker):
+    publish(chain("chain", 3))
+    instance = start_instance("chain", {}, actor=Actor.system("test"))
+    assert states(instance) == {"p0": "ready", "p1": "pending", "p2": "pending"}
+    broker.drain()
+    instance = reload(instance)
+    assert instance.state == "completed"
+    assert states(instance) == {"p0": "completed", "p1": "completed", "p2": "completed"}
+    trail = list(
+        Transition.objects.filter(instance=instance).values_list("phase_id", "name", "source", "target")
+    )
+    assert trail[0] == ("", "start", "created", "running")
+    for phase in ("p0", "p1", "p2"):
+        assert [t[1:] for t in trail if t[0] == phase] == [
+            ("make_ready", "pending", "ready"),
+            ("claim_attempt", "ready", "active"),
+            ("complete", "active", "completed"),
+        ]
+    assert trail[-1] == ("", "complete", "running", "completed")
+    actors = set(Transition.objects.filter(instance=instance).values_list("actor_label", flat=True))
+    assert actors == {"system:test", "worker:test:1"}
+
+
+def test_worker_runs_the_next_ready_attempt_itself_without_a_broker_round_trip(broker):
+    publish(chain("local", 5))
+    instance = start_instance("local", {})
+    assert len(broker.sent) == 1
+    broker.drain()
+    assert reload(instance).state == "completed"
+    assert broker.sent == []  # the four later phases never went through the broker
+
+
+def test_input_is_built_from_cel_over_params_and_earlier_outputs(broker):
+    publish(
+        template(
+            "inputs",
+            {"id": "first", "type": "task", "activity": "test.echo", "input": {"n": "params.n * 2"}},
+            {
+                "id": "second",
+                "type": "task",
+                "activity": "test.echo",
+                "depends_on": ["first"],
+                "input": {"prev": "steps.first.output.n + 1", "key": "instance.business_key"},
+            },
+        )
+    )
+    instance = start_instance("inputs", {"n": 20}, business_key="b-1")
+    broker.drain()
+    outputs = dict(PhaseRun.objects.filter(instance=instance).values_list("phase_id", "output"))
+    assert outputs["first"] == {"n": 40, "attempt": 1}
+    assert outputs["second"] == {"prev": 41, "key": "b-1", "attempt": 1}
+
+
+def test_params_are_validated_against_the_params_schema():
+    publish(
+        chain("typed", 1)
+        | {"params": {"type": "object", "required": ["week"], "properties": {"week": {"type": "string"}}}}
+    )
+    with pytest.raises(ParamsInvalid) as caught:
+        start_instance("typed", {"week": 7})
+    assert caught.value.extra["errors"] == [{"path": "/week", "message": "7 is not of type 'string'"}]
+    with pytest.raises(ParamsInvalid):
+        start_instance("typed", {})
+
+
+def test_unknown_template_is_not_found():
+    with pytest.raises(NotFound):
+        start_instance("nope", {})
+
+
+def test_starting_twice_with_the_same_business_key_gives_one_instance(broker):
+    publish(chain("idem", 1))
+    first = start_instance("idem", {}, business_key="2026-W47")
+    second = start_instance("idem", {}, business_key="2026-W47")
+    assert first.pk == second.pk
+    broker.drain()
+    assert reload(first).state == "completed"
+    third = start_instance("idem", {}, business_key="2026-W47")
+    assert third.pk != first.pk  # the first one finished: a new run of the same week may start
+
+
+def test_transient_failures_retry_with_exponential_backoff_stored_as_due_times(broker):
+    retry = {"max_attempts": 4, "initial_interval": "PT10S", "backoff": 3.0, "max_interval": "PT1M"}
+    publish(
+        template(
+            "flaky",
+            {
+                "id": "fetch",
+                "type": "task",
+                "activity": "test.flaky",
+                "retry": retry,
+                "input": {"fail_times": "3"},
+            },
+        )
+    )
+    instance = start_instance("flaky", {})
+    delays = []
+    for _ in range(3):
+        broker.drain()
+        run = PhaseRun.objects.get(instance=instance)
+        assert run.state == "waiting"
+        failed_at = datetime.fromisoformat(run.error["at"])
+        delays.append((run.next_run_at - failed_at).total_seconds())
+        assert broker.sent[-1].countdown == pytest.approx(delays[-1])
+        PhaseRun.objects.filter(pk=run.pk).update(next_run_at=failed_at)  # let the retry fall due
+        broker.drain(include_delayed=True)
+        if PhaseRun.objects.get(pk=run.pk).state != "waiting":
+            break
+    assert delays == [10.0, 30.0, 60.0]  # 10, 10*3, min(10*9, 60)
+    run = PhaseRun.objects.get(instance=instance)
+    assert (run.state, run.attempt, run.output) == ("completed", 4, {"ok": True, "attempt": 4})
+    assert reload(instance).state == "completed"
+
+
+def test_retry_that_is_not_due_yet_is_not_claimed(broker):
+    publish(
+        template(
+            "early",
+            {
+                "id": "fetch",
+                "type": "task",
+                "activity": "test.flaky",
+                "retry": {"max_attempts": 2, "initial_interval": "PT1H"},
+                "input": {"fail_times": "1"},
+            },
+        )
+    )
+    instance = start_instance("early", {})
+    broker.drain()
+    broker.drain(include_delayed=True)  # the hint arrives early: the database says it is not due
+    assert PhaseRun.objects.get(instance=instance).state == "waiting"
+
+
+def test_connection_errors_count_as_transient(broker):
+    publish(
+        template(
+            "conn",
+            {
+                "id": "fetch",
+                "type": "task",
+                "activity": "test.flaky",
+                "retry": {"max_attempts": 2, "initial_interval": "PT1S"},
+                "input": {"fail_times": "1", "kind": '"connection"'},
+            },
+        )
+    )
+    instance = start_instance("conn", {})
+    broker.drain()
+    run = PhaseRun.objects.get(instance=instance)
+    assert (run.state, run.error["category"], run.error["type"]) == (
+        "waiting",
+        "transient",
+        "ConnectionError",
+    )
+
+
+def test_rate_limit_retry_after_overrides_the_backoff(broker):
+    publish(
+        template(
+            "rl",
+            {
+                "id": "call",
+                "type": "task",
+                "activity": "test.flaky",
+                "retry": {"max_attempts": 3, "initial_interval": "PT1S", "retry_on": ["rate_limit"]},
+                "input": {"fail_times": "1", "kind": '"rate_limit"', "retry_after": "120"},
+            },
+        )
+    )
+    instance = start_instance("rl", {})
+    broker.drain()
+    run = PhaseRun.objects.get(instance=instance)
+    assert run.error["category"] == "rate_limit"
+    assert (run.next_run_at - datetime.fromisoformat(run.error["at"])) == timedelta(seconds=120)
+
+
+def test_data_error_is_never_retried_goes_to_the_dead_letter_queue_and_fails_the_instance(broker):
+    publish(
+        template(
+            "bad",
+            {
+                "id": "load",
+                "type": "task",
+                "activity": "test.flaky",
+                "retry": {"max_attempts": 5, "retry_on": ["transient", "data"]},
+                "input": {"fail_times": "1", "kind": '"data"'},
+            },
+            {"id": "after", "type": "task", "activity": "test.echo", "depends_on": ["load"]},
+        )
+    )
+    instance = start_instance("bad", {})
+    broker.drain()
+    instance = reload(instance)
+    assert instance.state == "failed"
+    assert instance.error["phase_id"] == "load"
+    assert states(instance) == {"load": "failed", "after": "pending"}
+    letter = DeadLetter.objects.get(instance=instance)
+    assert (letter.phase_id, letter.category, letter.message, letter.attempt) == (
+        "load",
+        "data",
+        "row 7 has no price",
+        1,
+    )
+
+
+def test_exhausted_attempts_go_to_the_dead_letter_queue(broker):
+    publish(
+        template(
+            "ex",
+            {
+                "id": "x",
+                "type": "task",
+                "activity": "test.flaky",
+                "retry": {"max_attempts": 2, "initial_interval": "PT0S"},
+                "input": {"fail_times": "5"},
+            },
+        )
+    )
+    instance = start_instance("ex", {})
+    broker.drain()
+    broker.drain(include_delayed=True)
+    assert reload(instance).state == "failed"
+    assert DeadLetter.objects.get(instance=instance).attempt == 2
+
+
+def test_on_fail_continue_lets_the_instance_go_on(broker):
+    publish(
+        template(
+            "cont",
+            {
+                "id": "optional",
+                "type": "task",
+                "activity": "test.flaky",
+                "on_fail": "continue",
+                "retry": {"max_attempts": 1},
+                "input": {"fail_times": "1", "kind": '"system"'},
+            },
+            {"id": "main", "type": "task", "activity": "test.echo"},
+            {"id": "report", "type": "task", "activity": "test.echo", "depends_on": ["optional", "main"]},
+        )
+    )
+    instance = start_instance("cont", {})
+    broker.drain()
+    assert reload(instance).state == "completed"
+    assert states(instance) == {"optional": "failed", "main": "completed", "report": "completed"}
+    assert DeadLetter.objects.filter(instance=instance).count() == 1
+
+
+def test_on_fail_suspend_waits_for_a_person(broker):
+    publish(
+        template(
+            "sus",
+            {
+                "id": "enrich",
+                "type": "task",
+                "activity": "test.flaky",
+                "on_fail": "suspend",
+                "retry": {"max_attempts": 1},
+                "input": {"fail_times": "1", "kind": '"data"'},
+            },
+        )
+    )
+    instance = start_instance("sus", {})
+    broker.drain()
+    assert reload(instance).state == "suspended"
+
+
+def test_output_that_is_not_json_is_a_data_error(broker):
+    publish(
+        template("nj", {"id": "x", "type": "task", "activity": "test.not_json", "retry": {"max_attempts": 3}})
+    )
+    instance = start_instance("nj", {})
+    broker.drain()
+    run = PhaseRun.objects.get(instance=instance)
+    assert (run.state, run.error["category"]) == ("failed", "data")
+
+
+def test_input_expression_failing_at_run_time_is_a_data_error(broker):
+    publish(
+        template(
+            "expr",
+            {"id": "x", "type": "task", "activity": "test.echo", "input": {"v": "params.missing.deep"}},
+        )
+    )
+    instance = start_instance("expr", {})
+    broker.drain()
+    run = PhaseRun.objects.get(instance=instance)
+    assert (run.state, run.error["category"]) == ("failed", "data")
+    assert "missing" in run.error["message"]
+
+
+def test_a_retried_attempt_sees_the_last_checkpoint(broker):
+    publish(
+        template(
+            "ckpt",
+            {
+                "id": "x",
+                "type": "task",
+                "activity": "test.resume",
+                "retry": {"max_attempts": 2, "initial_interval": "PT0S"},
+            },
+        )
+    )
+    instance = start_instance("ckpt", {})
+    broker.drain()
+    broker.drain(include_delayed=True)
+    run = PhaseRun.objects.get(instance=instance)
+    assert run.output == {"resumed_from": 2, "attempt": 2}
+
+
+def gated(check: str, **gate: object) -> dict:
+    return template(
+        "gated",
+        {"id": "ingest", "type": "task", "activity": "test.echo", "input": {"rows": "params.rows"}},
+        {
+            "id": "quality",
+            "type": "gate",
+            "depends_on": ["ingest"],
+            "check": check,
+            "message": "too few rows",
+            "action": "RETRY_INGESTION",
+            **gate,
+        },
+        {"id": "load", "type": "task", "activity": "test.echo", "depends_on": ["quality"]},
+    )
+
+
+def test_gate_that_passes_lets_the_instance_go_on_and_is_recorded(broker):
+    publish(gated("steps.ingest.output.rows > 10"))
+    instance = start_instance("gated", {"rows": 50})
+    broker.drain()
+    assert reload(instance).state == "completed"
+    result = GateResult.objects.get(instance=instance)
+    assert result.passed
+    assert result.values == {"steps.ingest.output": {"rows": 50, "attempt": 1}}
+
+
+def test_gate_failure_stops_the_instance_before_the_phases_after_it(broker):
+    publish(gated("steps.ingest.output.rows > 10"))
+    instance = start_instance("gated", {"rows": 3})
+    broker.drain()
+    instance = reload(instance)
+    assert instance.state == "failed"
+    assert states(instance) == {"ingest": "completed", "quality": "failed", "load": "pending"}
+    result = GateResult.objects.get(instance=instance)
+    assert (result.passed, result.reason, result.action) == (False, "too few rows", "RETRY_INGESTION")
+    assert result.values == {"steps.ingest.output": {"rows": 3, "attempt": 1}}
+    quality = PhaseRun.objects.get(instance=instance, phase_id="quality")
+    assert quality.output == {"passed": False, "reason": "too few rows", "action": "RETRY_INGESTION"}
+    assert not DeadLetter.objects.filter(instance=instance).exists()
+
+
+def test_gate_with_on_fail_suspend_suspends(broker):
+    publish(gated("steps.ingest.output.rows > 10", on_fail="suspend"))
+    instance = start_instance("gated", {"rows": 3})
+    broker.drain()
+    assert reload(instance).state == "suspended"
+
+
+def test_gate_backed_by_an_activity(broker):
+    publish(
+        template(
+            "agate",
+            {
+                "id": "check",
+                "type": "gate",
+                "activity": "test.gate",
+                "input": {"passed": "params.ok"},
+                "action": "FIX",
+            },
+            {"id": "next", "type": "task", "activity": "test.echo", "depends_on": ["check"]},
+        )
+    )
+    good = start_instance("agate", {"ok": True})
+    bad = start_instance("agate", {"ok": False})
+    broker.drain()
+    assert reload(good).state == "completed"
+    assert reload(bad).state == "failed"
+    result = GateResult.objects.get(instance=bad)
+    assert (result.passed, result.reason, result.action, result.values) == (
+        False,
+        "row count checked",
+        "CHECK_ROWS",
+        {"rows": 3},
+    )
+
+
+def test_choice_runs_the_first_true_branch_and_skips_the_rest(broker):
+    publish(
+        template(
+            "choose",
+            {
+                "id": "mode",
+                "type": "choice",
+                "choices": [{"when": 'params.mode == "full"', "then": ["full"]}],
+                "otherwise": ["incremental"],
+            },
+            {"id": "full", "type": "task", "activity": "test.echo", "depends_on": ["mode"]},
+            {"id": "incremental", "type": "task", "activity": "test.echo", "depends_on": ["mode"]},
+            {
+                "id": "aggregate",
+                "type": "task",
+                "activity": "test.echo",
+                "depends_on": ["full", "incremental"],
+            },
+        )
+    )
+    full = start_instance("choose", {"mode": "full"})
+    other = start_instance("choose", {"mode": "incremental"})
+    broker.drain()
+    assert states(full) == {
+        "mode": "completed",
+        "full": "completed",
+        "incremental": "skipped",
+        "aggregate": "completed",
+    }
+    assert states(other) == {
+        "mode": "completed",
+        "full": "skipped",
+        "incremental": "completed",
+        "aggregate": "completed",
+    }
+    assert PhaseRun.objects.get(instance=full, phase_id="mode").output == {"chosen": ["full"]}
+
+
+def mapped(**options: object) -> dict:
+    return template(
+        "mapped",
+        {
+            "id": "each",
+            "type": "map",
+            "items": "params.items",
+            "activity": "test.flaky",
+            "input": {"fail_times": "item.fail", "kind": '"data"', "index": "index"},
+            **options,
+        },
+        {
+            "id": "after",
+            "type": "task",
+            "activity": "test.echo",
+            "depends_on": ["each"],
+            "input": {"failed": "steps.each.output.failed"},
+        },
+    )
+
+
+def test_map_runs_every_item_within_max_concurrency(broker):
+    publish(mapped(max_concurrency=2))
+    instance = start_instance("mapped", {"items": [{"fail": 0}] * 5})
+    each = PhaseRun.objects.get(instance=instance, phase_id="each")
+    assert (
+        sorted(ItemRun.objects.filter(phase_run=each).values_list("state", flat=True))
+        == ["pending"] * 3 + ["ready"] * 2
+    )
+    assert len(broker.sent) == 2
+    broker.drain()
+    assert reload(instance).state == "completed"
+    each.refresh_from_db()
+    assert each.output == {"results": [{"ok": True, "attempt": 1}] * 5, "failed": []}
+
+
+def test_map_tolerates_failures_up_to_the_fraction_and_parks_failed_items(broker):
+    publish(mapped(tolerated_failure=0.25))
+    instance = start_instance("mapped", {"items": [{"fail": 0}, {"fail": 1}, {"fail": 0}, {"fail": 0}]})
+    broker.drain()
+    assert reload(instance).state == "completed"
+    each = PhaseRun.objects.get(instance=instance, phase_id="each")
+    assert each.output["failed"] == [1]
+    assert each.output["results"][1] is None
+    letter = DeadLetter.objects.get(instance=instance)
+    assert letter.item_run.index == 1
+    assert PhaseRun.objects.get(instance=instance, phase_id="after").output["failed"] == [1]
+
+
+def test_map_fails_when_more_items_fail_than_tolerated(broker):
+    publish(mapped(tolerated_failure=0.25))
+    instance = start_instance("mapped", {"items": [{"fail": 1}, {"fail": 1}, {"fail": 0}, {"fail": 0}]})
+    broker.drain()
+    assert reload(instance).state == "failed"
+    assert DeadLetter.objects.filter(instance=instance).count() == 2
+
+
+def test_map_over_an_empty_list_completes_at_once(broker):
+    publish(mapped())
+    instance = start_instance("mapped", {"items": []})
+    broker.drain()
+    assert reload(instance).state == "completed"
+
+
+def test_wait_for_a_signal_completes_with_its_payload(broker):
+    from engine.runtime.signals import deliver_signal
+
+    publish(
+        template(
+            "sig",
+            {"id": "approval", "type": "wait", "signal": "approved", "timeout": "P1D"},
+            {
+                "id": "after",
+                "type": "task",
+                "activity": "test.echo",
+                "depends_on": ["approval"],
+                "input": {"by": "steps.approval.output.by"},
+            },
+        )
+    )
+    instance = start_instance("sig", {})
+    assert states(instance)["approval"] == "waiting"
+    assert deliver_signal(
+        instance_id=instance.pk, name="approved", payload={"by": "ann"}, actor=Actor.system("t")
+    ) == ["approval"]
+    broker.drain()
+    assert reload(instance).state == "completed"
+    assert PhaseRun.objects.get(instance=instance, phase_id="after").output == {"by": "ann", "attempt": 1}
+
+
+def test_timer_wait_completes_when_due(broker):
+    from engine.runtime.sweeps import due_work_dispatch
+
+    publish(template("timer", {"id": "pause", "type": "wait", "duration": "PT1H"}))
+    instance = start_instance("timer", {})
+    due_work_dispatch()
+    assert states(instance) == {"pause": "waiting"}
+    PhaseRun.objects.filter(instance=instance).update(
+        next_run_at=datetime(2000, 1, 1, tzinfo=instance.created_at.tzinfo)
+    )
+    due_work_dispatch()
+    assert reload(instance).state == "completed"
+
+
+def test_event_handlers_hear_about_transitions_after_commit(broker):
+    heard = []
+    on_event("instance.completed")(lambda event: heard.append((event.name, event.payload["instance_id"])))
+    publish(chain("evt", 1))
+    instance = start_instance("evt", {})
+    broker.drain()
+    assert heard == [("instance.completed", str(instance.pk))]
+
+
+def test_advancing_one_phase_costs_the_same_queries_whatever_the_template_size(broker):
+    def queries_for_one_step(length: int) -> int:
+        publish(chain(f"size{length}", length))
+        instance = start_instance(f"size{length}", {})
+        ref = broker.sent.pop()
+        from engine.runtime.attempts import attempt_run
+
+        with CaptureQueriesContext(connection) as captured:
+            attempt_run(ref, actor=Actor(label="worker:q"))
+        assert states(instance)["p1"] == "ready"
+        return len(captured.captured_queries)
+
+    small, large = queries_for_one_step(3), queries_for_one_step(60)
+    assert small == large
+    assert small <= 16, f"{small} queries to advance one automated phase"
+
+
+def test_a_ref_for_a_missing_run_does_nothing(broker):
+    from engine.runtime.attempts import attempt_run
+
+    assert attempt_run(AttemptRef(987654), actor=Actor(label="worker:x")) is None

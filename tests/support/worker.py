@@ -1,0 +1,119 @@
+"""A real Celery worker in a subprocess, talking to the test database and the test broker."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+BASE_DIR = Path(settings.BASE_DIR)
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float = 60.0, interval: float = 0.1) -> Any:
+    """Poll until `predicate()` is truthy; fail with a clear message after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {getattr(predicate, '__name__', predicate)}"
+            )
+        time.sleep(interval)
+
+
+def worker_environment(calls_dir: Path) -> dict[str, str]:
+    """The worker's environment: the test database, not the development one."""
+    env = {**os.environ, "PHASEGATE_TEST_CALLS_DIR": str(calls_dir), "DJANGO_LOG_LEVEL": "WARNING"}
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        env["DATABASE_URL"] = (
+            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        )
+    else:
+        env.pop("DATABASE_URL", None)
+        env["SQLITE_PATH"] = str(db["NAME"])
+    return env
+
+
+class Worker:
+    """Start, kill and restart a `celery worker` process with the test activities loaded."""
+
+    def __init__(self, calls_dir: Path) -> None:
+        self.calls_dir = calls_dir
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = calls_dir / "worker.log"
+
+    def start(self) -> None:
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-l",
+            "warning",
+            "-Q",
+            settings.CELERY_TASK_DEFAULT_QUEUE,
+            "-c",
+            "2",
+            "-P",
+            "prefork",
+            "--include",
+            "tests.support.activities",
+            "-n",
+            f"test-{time.monotonic_ns()}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=BASE_DIR,
+                env=worker_environment(self.calls_dir),
+                stdout=log,
+                stderr=log,
+                start_new_session=True,  # its own process group, so kill() takes the pool children too
+            )
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes, as a crash or the OOM killer would."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def calls(self, activity: str) -> list[str]:
+        path = self.calls_dir / f"{activity}.log"
+        return path.read_text().splitlines() if path.exists() else []
+
+
+def purge_broker() -> None:
+    """Start from an empty queue: leftovers of an earlier run must not reach this one's worker."""
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
+        shutil.rmtree(folder, ignore_errors=True)
+        (folder / "processed").mkdir(parents=True, exist_ok=True)
+        return
+    from config.celery import app
+
+    app.control.purge()
