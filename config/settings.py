@@ -161,6 +161,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
     CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None  # the engine keeps results in its database
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Lost work comes back through database leases; redelivering the message of a worker that died can
