@@ -12,6 +12,7 @@ from typing import Any
 import celpy
 from celpy import celtypes
 from celpy.evaluation import CELEvalError
+from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 
 MAX_EXPRESSION_LENGTH = 4096
 _STEP_REFERENCE = re.compile(r"\bsteps\.([a-z][a-z0-9_]*)")
@@ -27,9 +28,12 @@ def _environment() -> celpy.Environment:
     return celpy.Environment()
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class Expression:
-    """A compiled CEL expression. Evaluation is pure: same activation, same result."""
+    """A compiled CEL expression. Evaluation is pure: same activation, same result.
+
+    Equal when the source is equal, so compiling the same document twice gives equal plans.
+    """
 
     source: str
     _program: Any = field(repr=False, compare=False)
@@ -68,10 +72,22 @@ def compile_expression(source: str) -> Expression:
         ast = env.compile(source)
         program = env.program(ast)
     except celpy.CELParseError as exc:
-        raise ExpressionError(" ".join(str(exc).split())) from None
+        raise ExpressionError(_parse_message(exc)) from None
     except Exception as exc:  # the parser can also fail with lark or recursion errors on hostile input
         raise ExpressionError(f"cannot compile: {type(exc).__name__}") from None
     return Expression(source=source, _program=program)
+
+
+def _parse_message(exc: celpy.CELParseError) -> str:
+    """Where the syntax error is and what was found there; celpy keeps lark's details on __context__."""
+    where = f" at line {exc.line}, column {exc.column}" if exc.line else ""
+    cause = exc.__context__
+    if isinstance(cause, UnexpectedToken):
+        found = "the end of the expression" if cause.token.type == "$END" else repr(str(cause.token))
+        return f"syntax error{where}: unexpected {found}"
+    if isinstance(cause, UnexpectedCharacters):
+        return f"syntax error{where}: unexpected character {cause.char!r}"
+    return f"syntax error{where}"
 
 
 def _eval_message(exc: CELEvalError) -> str:

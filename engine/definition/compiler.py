@@ -1,0 +1,180 @@
+"""Compile a template document into a frozen Plan: every default applied, every expression compiled."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import timedelta
+from types import MappingProxyType
+from typing import Any
+
+from engine.definition.calendar import BusinessCalendar
+from engine.definition.durations import parse_duration
+from engine.definition.expressions import Expression, compile_expression
+from engine.definition.plan import AUTOMATED_TYPES, Branch, PhasePlan, Plan, RetryPolicy, SlaPolicy
+from engine.definition.validate import dependency_graph, load_and_validate, topological_order
+from engine.errors import TemplateInvalid
+
+
+def compile_template(document: object, *, activities: Collection[str] | None = None) -> Plan:
+    """Validate a template document (a parsed value, or JSON text) and build its immutable plan.
+
+    Raises TemplateInvalid with every problem when the document is not a valid template.
+    """
+    loaded, problems = load_and_validate(document, activities=activities)
+    if problems:
+        raise TemplateInvalid(problems)
+    return build_plan(loaded)
+
+
+def build_plan(document: Mapping[str, Any]) -> Plan:
+    """The plan of a document that passed validation. Deterministic: no clock, no set order in the output."""
+    phases = document["phases"]
+    graph = dependency_graph(phases)
+    position = {phase["id"]: index for index, phase in enumerate(phases)}
+    defaults = document.get("defaults", {})
+    plans = {phase["id"]: _phase(phase, position[phase["id"]], defaults) for phase in phases}
+    successors: dict[str, list[str]] = {pid: [] for pid in graph}
+    for pid in graph:  # graph keys are in document order, so each successor list is too
+        for dep in graph[pid]:
+            successors[dep].append(pid)
+    order = topological_order(graph)
+    return Plan(
+        key=document["key"],
+        name=document["name"],
+        description=document.get("description", ""),
+        phases=MappingProxyType({pid: plans[pid] for pid in order}),
+        predecessors=MappingProxyType(
+            {pid: tuple(sorted(graph[pid], key=position.__getitem__)) for pid in order}
+        ),
+        successors=MappingProxyType({pid: tuple(successors[pid]) for pid in order}),
+        params_schema=document.get("params"),
+        roles=MappingProxyType({key: role["name"] for key, role in document.get("roles", {}).items()}),
+        calendar=BusinessCalendar.from_document(document.get("calendar")),
+    )
+
+
+def _phase(phase: Mapping[str, Any], position: int, defaults: Mapping[str, Any]) -> PhasePlan:
+    kind = phase["type"]
+    automated = kind in AUTOMATED_TYPES or (kind == "gate" and "activity" in phase)
+    fields: dict[str, Any] = {
+        "id": phase["id"],
+        "type": kind,
+        "name": phase.get("name") or phase["id"],
+        "description": phase.get("description", ""),
+        "depends_on": tuple(phase.get("depends_on", ())),
+        "position": position,
+    }
+    if automated:
+        fields.update(_automated_fields(phase, defaults))
+    fields.update(_BUILDERS[kind](phase, defaults))
+    return PhasePlan(**fields)
+
+
+def _automated_fields(phase: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """What every phase that a worker runs shares: activity, input, retry, timeout, heartbeat, queue."""
+    return {
+        "activity": phase["activity"],
+        "input": _inputs(phase),
+        "retry": _retry(phase.get("retry", {}), defaults.get("retry", {})),
+        "timeout": _duration(phase.get("timeout", defaults.get("timeout"))),
+        "heartbeat": _duration(phase.get("heartbeat")),
+        "queue": phase.get("queue"),
+        "on_fail": phase.get("on_fail", "fail"),
+    }
+
+
+def _human(phase: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    sla = phase.get("sla", defaults.get("sla"))
+    reopen_on = {outcome: spec["reopen"] for outcome, spec in phase.get("on_outcome", {}).items()}
+    return {
+        "roles": tuple(phase["roles"]),
+        "sla": _sla(sla) if sla is not None else None,
+        "form": phase.get("form"),
+        "outcomes": tuple(phase.get("outcomes", ("done",))),
+        "reopen_on": MappingProxyType(reopen_on),
+    }
+
+
+def _task(phase: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    return {}  # everything a task has is shared with the other automated phases
+
+
+def _gate(phase: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "check": _expression(phase.get("check")),
+        "message": phase.get("message", ""),
+        "action": phase.get("action", ""),
+        "on_fail": phase.get("on_fail", "fail"),
+    }
+
+
+def _choice(phase: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    branches = tuple(
+        Branch(when=compile_expression(branch["when"]), then=tuple(branch["then"]))
+        for branch in phase["choices"]
+    )
+    return {"choices": branches, "otherwise": tuple(phase.get("otherwise", ()))}
+
+
+def _map(phase: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    concurrency = phase.get("max_concurrency")
+    return {
+        "items": compile_expression(phase["items"]),
+        "max_concurrency": int(concurrency) if concurrency is not None else None,
+        "tolerated_failure": float(phase.get("tolerated_failure", 0.0)),
+    }
+
+
+def _wait(phase: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "duration": _duration(phase.get("duration")),
+        "until": _expression(phase.get("until")),
+        "signal": phase.get("signal"),
+        "signal_timeout": _duration(phase.get("timeout")),
+    }
+
+
+_BUILDERS = {"human": _human, "task": _task, "gate": _gate, "choice": _choice, "map": _map, "wait": _wait}
+
+
+def _retry(own: Mapping[str, Any], default: Mapping[str, Any]) -> RetryPolicy:
+    """The phase's retry merged field by field over `defaults.retry`, over RetryPolicy's own defaults."""
+    merged = {**default, **own}
+    fields: dict[str, Any] = {}
+    if "max_attempts" in merged:
+        fields["max_attempts"] = int(merged["max_attempts"])
+    for name in ("initial_interval", "max_interval"):
+        if name in merged:
+            fields[name] = parse_duration(merged[name])
+    if "backoff" in merged:
+        fields["backoff"] = float(merged["backoff"])
+    if "jitter" in merged:
+        fields["jitter"] = bool(merged["jitter"])
+    if "retry_on" in merged:
+        fields["retry_on"] = tuple(merged["retry_on"])
+    return RetryPolicy(**fields)
+
+
+def _sla(sla: Mapping[str, Any]) -> SlaPolicy:
+    fields: dict[str, Any] = {
+        "duration": parse_duration(sla["duration"]),
+        "business_days": bool(sla.get("business_days", False)),
+        "escalate_to": tuple(sla.get("escalate_to", ())),
+    }
+    if "at_risk" in sla:
+        fields["at_risk"] = float(sla["at_risk"])
+    return SlaPolicy(**fields)
+
+
+def _inputs(phase: Mapping[str, Any]) -> Mapping[str, Expression]:
+    return MappingProxyType(
+        {key: compile_expression(source) for key, source in phase.get("input", {}).items()}
+    )
+
+
+def _expression(source: str | None) -> Expression | None:
+    return compile_expression(source) if source is not None else None
+
+
+def _duration(text: str | None) -> timedelta | None:
+    return parse_duration(text) if text is not None else None

@@ -1,0 +1,629 @@
+"""Validate a template document and report every problem in it, each with a stable code and a JSON pointer.
+
+Validation runs in three steps, and each later step runs only when the earlier ones found nothing:
+
+1. limits, before anything is parsed or serialised: `too_large` (over 1 MiB, nested deeper than 64 levels,
+   more than 500 phases); `schema` at "" for text that is not JSON or a value that cannot be JSON;
+2. the JSON Schema in `template.schema.json`: `schema`;
+3. the rules a schema cannot express (they assume the shape is right):
+
+   - `duplicate_id`: a phase id that an earlier phase already uses (at the later one's `id`);
+   - `self_dependency`: a phase lists itself in `depends_on`;
+   - `unknown_phase`: `depends_on`, a choice's `then`/`otherwise`, an `on_outcome` reopen target, or an
+     expression's `steps.<id>` names no phase;
+   - `cycle`: `depends_on` edges form a cycle; one problem per cycle, at the `depends_on` of its member that
+     comes first in the document, naming the members in order;
+   - `unknown_role`: a phase's `roles`, or an `escalate_to` (phase or `defaults`), names an undeclared role;
+   - `unknown_activity`: a task, map or gate names an activity missing from `activities` (only when given);
+   - `bad_expression`: a CEL field (`check`, `when`, `items`, `until`, each `input` value) does not compile;
+   - `step_not_upstream`: an expression reads `steps.<id>` of a phase that does not finish before it;
+   - `bad_duration`: a duration field with years, months or weeks, longer than ten years, or zero where a
+     zero would never make sense (`timeout`, `heartbeat`, an SLA);
+   - `bad_retry`: a retry whose `max_interval` is shorter than its `initial_interval` (after defaults);
+   - `bad_timeout`: a `heartbeat` that is not shorter than the phase's timeout, so it could never fire;
+   - `bad_form_schema`: a phase `form` or the top-level `params` is not a valid JSON Schema (2020-12);
+   - `choice_target_not_downstream`: a choice target that does not list the choice in its `depends_on`;
+   - `reopen_target_not_upstream`: an `on_outcome` reopen target that is not upstream of the phase;
+   - `bad_outcome`: an `on_outcome` key that is not one of the phase's `outcomes`;
+   - `bad_calendar`: a `calendar.timezone` that is not an IANA time zone.
+
+   Upstream checks (`step_not_upstream`, `reopen_target_not_upstream`) skip phases on or after a cycle:
+   "upstream" means nothing there, and the cycle is reported already.
+
+`internal_error` means the validator itself failed; it is logged. Validation never raises.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+from heapq import heapify, heappop, heappush
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from engine.definition.calendar import is_time_zone
+from engine.definition.durations import DurationError, format_duration, parse_duration
+from engine.definition.expressions import ExpressionError, compile_expression
+from engine.definition.problems import Problem, pointer
+
+MAX_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+MAX_PHASES = 500
+MAX_MESSAGE = 300
+SCHEMA_PATH = Path(__file__).with_name("template.schema.json")
+
+logger = logging.getLogger(__name__)
+
+Parts = tuple[str | int, ...]
+
+
+def validate(document: object, *, activities: Collection[str] | None = None) -> list[Problem]:
+    """Every problem in `document`, sorted by path then code; [] when it is a valid template.
+
+    `document` is a parsed JSON value, or JSON text as str or bytes. `activities`, when given, is the set of
+    registered activity names that tasks, maps and gates may use.
+    """
+    return load_and_validate(document, activities=activities)[1]
+
+
+def load_and_validate(
+    document: object, *, activities: Collection[str] | None = None
+) -> tuple[Any, list[Problem]]:
+    """The document as plain JSON values (a private copy) and its problems; the compiler builds from both."""
+    try:
+        loaded, problems = load(document)
+        if not problems:
+            problems = schema_problems(loaded)
+        if not problems:
+            problems = semantic_problems(loaded, activities=activities)
+    except Exception:  # the contract is to report, never to raise; a bug here must still be seen, so log it
+        logger.exception("template validation failed unexpectedly")
+        return None, [
+            Problem("", "internal_error", "the validator failed on this document; the error is logged")
+        ]
+    return loaded, sort_problems(problems)
+
+
+def sort_problems(problems: Sequence[Problem]) -> list[Problem]:
+    """Deduplicated, by path (array indexes compared as numbers), then code, then message."""
+    return sorted(dict.fromkeys(problems), key=lambda p: (_pointer_key(p.path), p.code, p.message))
+
+
+def _pointer_key(path: str) -> tuple[tuple[int, int, str], ...]:
+    parts = path.split("/")[1:]
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in parts)
+
+
+# --- Step 1: limits -------------------------------------------------------------------------------------
+
+
+def load(document: object) -> tuple[Any, list[Problem]]:
+    """Check the limits and return a plain-JSON copy of the document, or the problems that stop here."""
+    if isinstance(document, str | bytes | bytearray | memoryview):
+        return _load_text(document)
+    return _load_value(document)
+
+
+def _too_large(path: str, message: str) -> Problem:
+    return Problem(path, "too_large", message)
+
+
+def _load_text(text: str | bytes | bytearray | memoryview) -> tuple[Any, list[Problem]]:
+    # Each character is at least one byte, so a long str is refused before it is encoded to be measured.
+    if isinstance(text, str):
+        size = len(text) if len(text) > MAX_BYTES else len(text.encode("utf-8", "surrogatepass"))
+    else:
+        size = memoryview(text).nbytes
+    if size > MAX_BYTES:
+        return None, [_too_large("", f"the document is {size} bytes; the limit is {MAX_BYTES}")]
+    try:
+        value = json.loads(
+            bytes(text) if isinstance(text, memoryview) else text, parse_constant=_refuse_constant
+        )
+    except RecursionError:  # the parser recurses once per level; this deep is far past the depth limit
+        return None, [_too_large("", f"the document is nested deeper than {MAX_DEPTH} levels")]
+    except json.JSONDecodeError as exc:
+        return None, [
+            Problem("", "schema", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")
+        ]
+    except ValueError as exc:  # bad UTF-8, NaN/Infinity, integers too long to convert
+        return None, [Problem("", "schema", _truncate(f"not valid JSON: {exc}"))]
+    return value, _structure_problems(value)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _load_value(value: object) -> tuple[Any, list[Problem]]:
+    problems = _structure_problems(value)
+    if problems:
+        return None, problems
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_plain)
+    except (TypeError, ValueError) as exc:
+        return None, [Problem("", "schema", _truncate(f"not a JSON value: {exc}"))]
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_BYTES:
+        return None, [_too_large("", f"the document is {size} bytes as JSON; the limit is {MAX_BYTES}")]
+    # A private copy of plain JSON values: tuples become lists, and the caller's later edits cannot reach us.
+    return json.loads(text), []
+
+
+def _plain(value: object) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not a JSON type")
+
+
+def _structure_problems(value: object) -> list[Problem]:
+    problems = []
+    phases = value.get("phases") if isinstance(value, Mapping) else None
+    if isinstance(phases, list | tuple) and len(phases) > MAX_PHASES:
+        problems.append(_too_large("/phases", f"{len(phases)} phases; the limit is {MAX_PHASES}"))
+    walked = _walk_limits(value)
+    if walked:
+        problems.append(walked)
+    return problems
+
+
+def _walk_limits(value: object) -> Problem | None:
+    """Walk without recursion and stop as soon as the value is too deep or certainly too big.
+
+    `estimate` is a lower bound of the compact JSON size, so a structure sharing one huge string a thousand
+    times is refused here instead of being serialised, and hostile input costs at most ~MAX_BYTES steps.
+    """
+    estimate = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            estimate += len(node) + 2
+        elif isinstance(node, int):
+            estimate += 1 + node.bit_length() * 3 // 10
+        elif isinstance(node, Mapping | list | tuple):
+            if depth > MAX_DEPTH:
+                return _too_large("", f"the document is nested deeper than {MAX_DEPTH} levels")
+            estimate += 1
+            if isinstance(node, Mapping):
+                for key, child in node.items():
+                    estimate += (len(key) if isinstance(key, str) else 1) + 4
+                    stack.append((child, depth + 1))
+            else:
+                estimate += len(node)
+                stack.extend((child, depth + 1) for child in node)
+        else:
+            estimate += 1
+        if estimate > MAX_BYTES:
+            return _too_large("", f"the document is over {MAX_BYTES} bytes as JSON")
+    return None
+
+
+# --- Step 2: the JSON Schema ------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def template_validator() -> Draft202012Validator:
+    """The validator for template.schema.json (loaded once)."""
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+@lru_cache(maxsize=1)
+def _metaschema_validator() -> Draft202012Validator:
+    # What Draft202012Validator.check_schema uses, but iter_errors reports every problem, not the first.
+    meta = Draft202012Validator.META_SCHEMA
+    return Draft202012Validator(meta, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def schema_problems(document: Any) -> list[Problem]:
+    """Pass 1: every error of the template schema, as `schema` problems."""
+    errors = template_validator().iter_errors(document)
+    return [problem for error in errors for problem in _from_schema_error(error, code="schema", base=())]
+
+
+def _from_schema_error(error: ValidationError, *, code: str, base: Parts) -> Iterator[Problem]:
+    custom = error.schema.get("errorMessage") if isinstance(error.schema, Mapping) else None
+    if isinstance(custom, str):
+        yield Problem(pointer(*base, *error.absolute_path), code, custom)
+        return
+    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        # One problem per unknown field, pointing at the field itself and saying what is allowed instead.
+        allowed = sorted(error.schema.get("properties", {}))
+        for name in error.instance:
+            if name not in allowed:
+                where = pointer(*base, *error.absolute_path, name)
+                yield Problem(
+                    where, code, _truncate(f"unknown field {name!r}; allowed here: {', '.join(allowed)}")
+                )
+        return
+    best = best_match([error]) if error.context else error
+    yield Problem(pointer(*base, *best.absolute_path), code, _message(best))
+
+
+def _message(error: ValidationError) -> str:
+    if error.validator == "type":
+        expected = error.validator_value
+        wanted = " or ".join(expected) if isinstance(expected, list) else str(expected)
+        return f"expected {wanted}, got {_json_type(error.instance)}"
+    return _truncate(error.message)
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _truncate(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"
+
+
+# --- Step 3: semantic checks --------------------------------------------------------------------------------
+
+
+def dependency_graph(phases: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, ...]]:
+    """Phase id -> the ids it depends on, in document order; unknown ids and self-references are left out.
+
+    For a duplicated id only its first phase counts (the duplicate is reported on its own).
+    """
+    declared: dict[str, Sequence[str]] = {}
+    for phase in phases:
+        declared.setdefault(phase["id"], phase.get("depends_on", ()))
+    return {
+        pid: tuple(dict.fromkeys(dep for dep in deps if dep in declared and dep != pid))
+        for pid, deps in declared.items()
+    }
+
+
+def topological_order(graph: Mapping[str, Sequence[str]]) -> list[str]:
+    """Ids each after all its dependencies, ties broken by the graph's own order (deterministic).
+
+    Ids on a cycle, or after one, are missing from the result.
+    """
+    ids = list(graph)
+    position = {pid: index for index, pid in enumerate(ids)}
+    remaining = {pid: len(deps) for pid, deps in graph.items()}
+    dependents: dict[str, list[str]] = {pid: [] for pid in ids}
+    for pid, deps in graph.items():
+        for dep in deps:
+            dependents[dep].append(pid)
+    ready = [position[pid] for pid in ids if remaining[pid] == 0]
+    heapify(ready)
+    order = []
+    while ready:
+        pid = ids[heappop(ready)]
+        order.append(pid)
+        for dependent in dependents[pid]:
+            remaining[dependent] -= 1
+            if remaining[dependent] == 0:
+                heappush(ready, position[dependent])
+    return order
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A schema-valid document with the indexes the checks share."""
+
+    document: Mapping[str, Any]
+    phases: Sequence[Mapping[str, Any]]
+    position: Mapping[str, int]  # id -> position of the first phase with that id
+    graph: Mapping[str, tuple[str, ...]]
+    ancestors: Mapping[str, int]  # id -> bitset of ancestor positions; absent on or after a cycle
+
+    @classmethod
+    def of(cls, document: Mapping[str, Any]) -> _Template:
+        phases = document["phases"]
+        position: dict[str, int] = {}
+        for index, phase in enumerate(phases):
+            position.setdefault(phase["id"], index)
+        graph = dependency_graph(phases)
+        ancestors: dict[str, int] = {}
+        for pid in topological_order(graph):  # bitsets keep this linear in edges even for 500 dense phases
+            bits = 0
+            for dep in graph[pid]:
+                bits |= ancestors[dep] | (1 << position[dep])
+            ancestors[pid] = bits
+        return cls(document, phases, position, graph, ancestors)
+
+    def is_upstream(self, candidate: str, *, of: str) -> bool | None:
+        """Whether `candidate` must finish before `of` starts; None when that is unknowable (a cycle)."""
+        if of not in self.ancestors:
+            return None
+        return bool(self.ancestors[of] >> self.position[candidate] & 1)
+
+    def declared_roles(self) -> Collection[str]:
+        return self.document.get("roles", {}).keys()
+
+
+Check = Callable[[_Template], Iterator[Problem]]
+
+
+def semantic_problems(
+    document: Mapping[str, Any], *, activities: Collection[str] | None = None
+) -> list[Problem]:
+    """Pass 3: the rules the schema cannot express. Assumes `document` passed the schema."""
+    template = _Template.of(document)
+    checks: list[Check] = [
+        _duplicate_ids,
+        _phase_references,
+        _cycles,
+        _roles,
+        _expressions,
+        _durations,
+        _json_schemas,
+        _choice_targets,
+        _outcomes,
+        _calendar,
+    ]
+    problems = [problem for check in checks for problem in check(template)]
+    if activities is not None:
+        problems.extend(_activities(template, frozenset(activities)))
+    return problems
+
+
+def _duplicate_ids(template: _Template) -> Iterator[Problem]:
+    for index, phase in enumerate(template.phases):
+        first = template.position[phase["id"]]
+        if first != index:
+            yield Problem(
+                pointer("phases", index, "id"),
+                "duplicate_id",
+                f"phase id {phase['id']!r} is already used by /phases/{first}",
+            )
+
+
+def _references(phase: Mapping[str, Any], index: int) -> Iterator[tuple[Parts, str]]:
+    """Every phase id that `phase` names, with the path parts of where it names it."""
+    for k, dep in enumerate(phase.get("depends_on", ())):
+        yield ("phases", index, "depends_on", k), dep
+    for c, branch in enumerate(phase.get("choices", ())):
+        for k, target in enumerate(branch["then"]):
+            yield ("phases", index, "choices", c, "then", k), target
+    for k, target in enumerate(phase.get("otherwise", ())):
+        yield ("phases", index, "otherwise", k), target
+    for outcome, spec in phase.get("on_outcome", {}).items():
+        yield ("phases", index, "on_outcome", outcome, "reopen"), spec["reopen"]
+
+
+def _phase_references(template: _Template) -> Iterator[Problem]:
+    for index, phase in enumerate(template.phases):
+        for parts, target in _references(phase, index):
+            if target not in template.position:
+                yield Problem(pointer(*parts), "unknown_phase", f"there is no phase {target!r}")
+            elif target == phase["id"] and parts[2] == "depends_on":
+                yield Problem(pointer(*parts), "self_dependency", f"phase {target!r} cannot depend on itself")
+
+
+def _cycles(template: _Template) -> Iterator[Problem]:
+    seen: set[tuple[str, ...]] = set()
+    for cycle in _find_cycles(template.graph):
+        first = min(cycle, key=template.position.__getitem__)
+        start = cycle.index(first)
+        canonical = cycle[start:] + cycle[:start]
+        if canonical in seen:
+            continue
+        seen.add(canonical)
+        chain = " -> ".join((*canonical, first))
+        message = f"depends_on forms a cycle: {chain} (each depends on the next)"
+        yield Problem(pointer("phases", template.position[first], "depends_on"), "cycle", message)
+
+
+def _find_cycles(graph: Mapping[str, Sequence[str]]) -> Iterator[tuple[str, ...]]:
+    """One cycle per back edge of an iterative depth-first search in graph order: linear, deterministic."""
+    done: set[str] = set()
+    for root in graph:
+        if root in done:
+            continue
+        path = [root]
+        on_path = {root: 0}
+        stack = [iter(graph[root])]
+        while stack:
+            dep = next(stack[-1], None)
+            if dep is None:
+                stack.pop()
+                finished = path.pop()
+                del on_path[finished]
+                done.add(finished)
+            elif dep in on_path:
+                yield tuple(path[on_path[dep] :])
+            elif dep not in done:
+                on_path[dep] = len(path)
+                path.append(dep)
+                stack.append(iter(graph[dep]))
+
+
+def _roles(template: _Template) -> Iterator[Problem]:
+    declared = template.declared_roles()
+    references: list[tuple[Parts, str]] = []
+    default_sla = template.document.get("defaults", {}).get("sla", {})
+    references += [
+        (("defaults", "sla", "escalate_to", k), role)
+        for k, role in enumerate(default_sla.get("escalate_to", ()))
+    ]
+    for index, phase in enumerate(template.phases):
+        references += [(("phases", index, "roles", k), role) for k, role in enumerate(phase.get("roles", ()))]
+        escalate_to = phase.get("sla", {}).get("escalate_to", ())
+        references += [
+            (("phases", index, "sla", "escalate_to", k), role) for k, role in enumerate(escalate_to)
+        ]
+    for parts, role in references:
+        if role not in declared:
+            yield Problem(pointer(*parts), "unknown_role", f"role {role!r} is not declared in roles")
+
+
+def _activities(template: _Template, registered: frozenset[str]) -> Iterator[Problem]:
+    for index, phase in enumerate(template.phases):
+        name = phase.get("activity")
+        if name is not None and name not in registered:
+            close = difflib.get_close_matches(name, sorted(registered), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            yield Problem(
+                pointer("phases", index, "activity"),
+                "unknown_activity",
+                f"no activity {name!r} is registered{hint}",
+            )
+
+
+def _expression_fields(phase: Mapping[str, Any], index: int) -> Iterator[tuple[Parts, str]]:
+    for name in ("check", "items", "until"):
+        if name in phase:
+            yield ("phases", index, name), phase[name]
+    for c, branch in enumerate(phase.get("choices", ())):
+        yield ("phases", index, "choices", c, "when"), branch["when"]
+    for key, source in phase.get("input", {}).items():
+        yield ("phases", index, "input", key), source
+
+
+def _expressions(template: _Template) -> Iterator[Problem]:
+    for index, phase in enumerate(template.phases):
+        for parts, source in _expression_fields(phase, index):
+            where = pointer(*parts)
+            try:
+                expression = compile_expression(source)
+            except ExpressionError as exc:
+                yield Problem(where, "bad_expression", _truncate(str(exc)))
+                continue
+            for step in expression.referenced_steps:
+                if step not in template.position:
+                    yield Problem(
+                        where,
+                        "unknown_phase",
+                        f"the expression reads steps.{step}, but there is no phase {step!r}",
+                    )
+                elif step == phase["id"] or template.is_upstream(step, of=phase["id"]) is False:
+                    message = (
+                        f"the expression reads steps.{step}, but {step!r} is not upstream of {phase['id']!r}"
+                    )
+                    yield Problem(where, "step_not_upstream", message)
+
+
+# Durations that are meaningless at zero; a zero `duration` of a wait or a zero retry interval is allowed.
+_POSITIVE = frozenset({"timeout", "heartbeat", "sla"})
+
+
+def _duration_fields(template: _Template) -> Iterator[tuple[Parts, str]]:
+    defaults = template.document.get("defaults", {})
+    yield from _owner_durations(("defaults",), defaults)
+    for index, phase in enumerate(template.phases):
+        yield from _owner_durations(("phases", index), phase)
+        for name in ("duration", "heartbeat"):
+            if name in phase:
+                yield ("phases", index, name), phase[name]
+
+
+def _owner_durations(base: Parts, owner: Mapping[str, Any]) -> Iterator[tuple[Parts, str]]:
+    """The durations a phase shares with `defaults`: timeout, sla.duration, retry intervals."""
+    if "timeout" in owner:
+        yield (*base, "timeout"), owner["timeout"]
+    if "sla" in owner:
+        yield (*base, "sla", "duration"), owner["sla"]["duration"]
+    for name in ("initial_interval", "max_interval"):
+        if name in owner.get("retry", {}):
+            yield (*base, "retry", name), owner["retry"][name]
+
+
+def _durations(template: _Template) -> Iterator[Problem]:
+    parsed: dict[Parts, timedelta] = {}
+    for parts, text in _duration_fields(template):
+        try:
+            parsed[parts] = value = parse_duration(text)
+        except DurationError as exc:
+            yield Problem(pointer(*parts), "bad_duration", str(exc))
+            continue
+        kind = parts[-2] if parts[-1] == "duration" else parts[-1]
+        if not value and kind in _POSITIVE:
+            yield Problem(pointer(*parts), "bad_duration", f"{kind} must be longer than zero")
+    yield from _retry_intervals(template, parsed)
+    yield from _heartbeats(template, parsed)
+
+
+def _retry_intervals(template: _Template, parsed: Mapping[Parts, timedelta]) -> Iterator[Problem]:
+    owners: list[Parts] = [("defaults",)] + [("phases", index) for index in range(len(template.phases))]
+    for owner in owners:
+        # A phase's own interval is merged over the default one, field by field, as the compiler does.
+        fields = {}
+        for name in ("initial_interval", "max_interval"):
+            for source in (owner, ("defaults",)):
+                if (*source, "retry", name) in parsed:
+                    fields[name] = (source, parsed[(*source, "retry", name)])
+                    break
+        if len(fields) < 2 or all(source != owner for source, _ in fields.values()):
+            continue
+        (_, initial), (max_source, maximum) = fields["initial_interval"], fields["max_interval"]
+        if maximum < initial:
+            name = "max_interval" if max_source == owner else "initial_interval"
+            shorter = (
+                f"{format_duration(maximum)} is shorter than initial_interval {format_duration(initial)}"
+            )
+            message = f"max_interval {shorter}"
+            yield Problem(pointer(*owner, "retry", name), "bad_retry", message)
+
+
+def _heartbeats(template: _Template, parsed: Mapping[Parts, timedelta]) -> Iterator[Problem]:
+    default_timeout = parsed.get(("defaults", "timeout"))
+    for index in range(len(template.phases)):
+        heartbeat = parsed.get(("phases", index, "heartbeat"))
+        timeout = parsed.get(("phases", index, "timeout"), default_timeout)
+        if heartbeat and timeout and heartbeat >= timeout:
+            longer = (
+                f"{format_duration(heartbeat)} is not shorter than the timeout {format_duration(timeout)}"
+            )
+            message = f"heartbeat {longer}"
+            yield Problem(pointer("phases", index, "heartbeat"), "bad_timeout", message)
+
+
+def _json_schemas(template: _Template) -> Iterator[Problem]:
+    schemas: list[tuple[Parts, Any]] = []
+    if "params" in template.document:
+        schemas.append((("params",), template.document["params"]))
+    schemas += [
+        (("phases", i, "form"), phase["form"]) for i, phase in enumerate(template.phases) if "form" in phase
+    ]
+    for base, schema in schemas:
+        for error in _metaschema_validator().iter_errors(schema):
+            yield from _from_schema_error(error, code="bad_form_schema", base=base)
+
+
+def _choice_targets(template: _Template) -> Iterator[Problem]:
+    first_phase = {phase["id"]: phase for phase in reversed(template.phases)}
+    for index, phase in enumerate(template.phases):
+        if phase["type"] != "choice":
+            continue
+        for parts, target in _references(phase, index):
+            if parts[2] == "depends_on" or target not in first_phase:
+                continue
+            if phase["id"] not in first_phase[target].get("depends_on", ()):
+                message = (
+                    f"{target!r} is a target of choice {phase['id']!r} but does not list it in depends_on"
+                )
+                yield Problem(pointer(*parts), "choice_target_not_downstream", message)
+
+
+def _outcomes(template: _Template) -> Iterator[Problem]:
+    for index, phase in enumerate(template.phases):
+        outcomes = phase.get("outcomes", ["done"])
+        for outcome, spec in phase.get("on_outcome", {}).items():
+            if outcome not in outcomes:
+                where = pointer("phases", index, "on_outcome", outcome)
+                yield Problem(where, "bad_outcome", f"{outcome!r} is not one of the outcomes {outcomes}")
+            target = spec["reopen"]
+            if target in template.position and template.is_upstream(target, of=phase["id"]) is False:
+                where = pointer("phases", index, "on_outcome", outcome, "reopen")
+                message = f"{target!r} cannot be reopened from {phase['id']!r}: it is not upstream of it"
+                yield Problem(where, "reopen_target_not_upstream", message)
+
+
+def _calendar(template: _Template) -> Iterator[Problem]:
+    zone = template.document.get("calendar", {}).get("timezone")
+    if zone is not None and not is_time_zone(zone):
+        yield Problem(
+            "/calendar/timezone", "bad_calendar", f"{zone!r} is not an IANA time zone, e.g. Europe/Paris"
+        )
