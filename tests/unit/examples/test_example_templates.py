@@ -15,8 +15,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from engine.activities import get_activity
+from engine.activities import activity_names, get_activity
+from engine.definition.compiler import compile_template
 from engine.definition.expressions import compile_expression
+from engine.definition.validate import validate
 from engine.errors import ActivityError
 from fixtures import activities  # noqa: F401 - registers the example activities
 from tests.unit.examples.helpers import TEMPLATES, make_ctx
@@ -111,9 +113,24 @@ def test_template_satisfies_the_json_schema(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_template_passes_the_engine_validator(name):
-    validate = pytest.importorskip("engine.definition.validate").validate
-    assert list(validate(load(name))) == []
+def test_template_passes_the_engine_validator_with_the_registered_activities(name):
+    assert validate(load(name), activities=activity_names()) == []
+
+
+def test_the_validator_would_notice_an_unregistered_activity():
+    document = load("market_daily")
+    document["phases"][0]["activity"] = "market.missing"
+    problems = validate(document, activities=activity_names())
+    assert [problem.code for problem in problems] == ["unknown_activity"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_template_compiles_to_a_plan_in_dependency_order(name):
+    document = load(name)
+    plan = compile_template(document)
+    assert set(plan.order) == {phase["id"] for phase in document["phases"]}
+    for phase in document["phases"]:
+        assert all(plan.order.index(d) < plan.order.index(phase["id"]) for d in phase.get("depends_on", []))
 
 
 @pytest.mark.parametrize("name", NAMES)
