@@ -83,8 +83,9 @@ def _parse_message(exc: celpy.CELParseError) -> str:
     where = f" at line {exc.line}, column {exc.column}" if exc.line else ""
     cause = exc.__context__
     if isinstance(cause, UnexpectedToken):
-        found = "the end of the expression" if cause.token.type == "$END" else repr(str(cause.token))
-        return f"syntax error{where}: unexpected {found}"
+        if cause.token.type == "$END":
+            return f"syntax error{where}: the expression ends too early"
+        return f"syntax error{where}: unexpected {str(cause.token)!r}"
     if isinstance(cause, UnexpectedCharacters):
         return f"syntax error{where}: unexpected character {cause.char!r}"
     return f"syntax error{where}"

@@ -38,6 +38,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -47,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import ValidationError
 
 from engine.definition.calendar import is_time_zone
 from engine.definition.durations import DurationError, format_duration, parse_duration
@@ -59,6 +60,8 @@ MAX_DEPTH = 64
 MAX_PHASES = 500
 MAX_MESSAGE = 300
 SCHEMA_PATH = Path(__file__).with_name("template.schema.json")
+INTERNAL_ERROR = Problem("", "internal_error", "the validator failed on this document; the error is logged")
+_INDEX = re.compile(r"[0-9]+")  # str.isdigit() also accepts "²", which int() refuses
 
 logger = logging.getLogger(__name__)
 
@@ -84,12 +87,10 @@ def load_and_validate(
             problems = schema_problems(loaded)
         if not problems:
             problems = semantic_problems(loaded, activities=activities)
+        return loaded, sort_problems(problems)
     except Exception:  # the contract is to report, never to raise; a bug here must still be seen, so log it
         logger.exception("template validation failed unexpectedly")
-        return None, [
-            Problem("", "internal_error", "the validator failed on this document; the error is logged")
-        ]
-    return loaded, sort_problems(problems)
+        return None, [INTERNAL_ERROR]
 
 
 def sort_problems(problems: Sequence[Problem]) -> list[Problem]:
@@ -99,7 +100,7 @@ def sort_problems(problems: Sequence[Problem]) -> list[Problem]:
 
 def _pointer_key(path: str) -> tuple[tuple[int, int, str], ...]:
     parts = path.split("/")[1:]
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in parts)
+    return tuple((0, int(part), "") if _INDEX.fullmatch(part) else (1, 0, part) for part in parts)
 
 
 # --- Step 1: limits -------------------------------------------------------------------------------------
@@ -245,8 +246,15 @@ def _from_schema_error(error: ValidationError, *, code: str, base: Parts) -> Ite
                     where, code, _truncate(f"unknown field {name!r}; allowed here: {', '.join(allowed)}")
                 )
         return
-    best = best_match([error]) if error.context else error
+    best = _most_specific(error)
     yield Problem(pointer(*base, *best.absolute_path), code, _message(best))
+
+
+def _most_specific(error: ValidationError) -> ValidationError:
+    """For anyOf/oneOf failures, the sub-error that says most: deepest, and not a mere type mismatch."""
+    while error.context:
+        error = min(error.context, key=lambda sub: (sub.validator == "type", -len(sub.absolute_path)))
+    return error
 
 
 def _message(error: ValidationError) -> str:
