@@ -105,7 +105,10 @@ class AttemptRun(ConcurrentTransitionMixin, models.Model):
     """What a phase run and a map item run share: attempts under a lease, retries, output and errors."""
 
     state = FSMField(choices=PhaseState.choices, default=PhaseState.PENDING, protected=True)
-    attempt = models.PositiveIntegerField(default=0)
+    attempt = models.PositiveIntegerField(default=0, help_text="attempts so far, counting every round of retries")
+    retry_base = models.PositiveIntegerField(
+        default=0, help_text="attempts before the last manual retry: the retry policy counts from here"
+    )
     lease_token = models.CharField(max_length=36, null=True, blank=True)
     lease_owner = models.CharField(max_length=200, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
@@ -156,10 +159,14 @@ class AttemptRun(ConcurrentTransitionMixin, models.Model):
         self.lost_attempts = self.lost_attempts + 1 if lost else 0
         self._drop_lease()
 
+    @property
+    def policy_attempt(self) -> int:
+        """The attempt number the retry policy sees: a manual retry gives a fresh budget."""
+        return self.attempt - self.retry_base
+
     @transition(field="state", source=S.FAILED, target=S.READY)
-    def retry(self, *, reset_attempts: bool = True) -> None:
-        if reset_attempts:
-            self.attempt = 0
+    def retry(self) -> None:
+        self.retry_base = self.attempt
         self.finished_at, self.next_run_at, self.lost_attempts = None, None, 0
 
     @transition(field="state", source=[S.PENDING, S.READY, S.ACTIVE, S.WAITING, S.FAILED], target=S.SKIPPED)
@@ -242,7 +249,7 @@ class PhaseRun(AttemptRun):
     )
     def reopen(self) -> None:
         self.round += 1
-        self.attempt, self.lost_attempts = 0, 0
+        self.attempt, self.retry_base, self.lost_attempts = 0, 0, 0
         self.output = self.error = self.checkpoint = self.data = None
         self.outcome = ""
         self.assignee = self.completed_by = None
@@ -278,5 +285,5 @@ class ItemRun(AttemptRun):
     @transition(field="state", source=S.FAILED, target=S.PENDING)
     def requeue(self) -> None:
         """A failed item waits for its turn again (the map's `max_concurrency` still holds)."""
-        self.attempt, self.lost_attempts = 0, 0
+        self.retry_base, self.lost_attempts = self.attempt, 0
         self.finished_at = self.next_run_at = None

@@ -33,6 +33,7 @@ def handle_attempt_failure(
     """Retry the attempt after its backoff if the policy allows; otherwise fail it for good."""
     spec = advancer.plan.phases[phase_run.phase_id]
     policy = spec.retry
+    error = {**error, "at": advancer.now.isoformat()}  # the delay counts from when the failure is recorded
     poisoned = lost and run.lost_attempts + 1 >= settings.PHASEGATE["MAX_LOST_ATTEMPTS"]
     if poisoned:
         error = {
@@ -41,8 +42,8 @@ def handle_attempt_failure(
             "worker: treated as a poison activity)",
             "poison": True,
         }
-    elif policy.should_retry(category=error["category"], attempt=run.attempt):
-        delay = retry_delay(policy, attempt=run.attempt, error=error)
+    elif policy.should_retry(category=error["category"], attempt=run.policy_attempt):
+        delay = retry_delay(policy, attempt=run.policy_attempt, error=error)
         next_run_at = advancer.now + delay
         apply_transition(
             run,
