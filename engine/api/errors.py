@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, SuspiciousOperation
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -40,11 +41,41 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(error_body("transition_not_allowed", str(exc)), status=status.HTTP_409_CONFLICT)
     if isinstance(exc, ObjectDoesNotExist):
         return Response(error_body("not_found", "not found"), status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, RequestDataTooBig):
+        message = "the request body is larger than the server accepts"
+        return Response(error_body("too_large", message), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, SuspiciousOperation):
+        return Response(
+            error_body("bad_request", str(exc) or "bad request"), status=status.HTTP_400_BAD_REQUEST
+        )
     response = drf_exception_handler(exc, context)
     if response is not None:
         detail = response.data
         code = getattr(exc, "default_code", "error")
-        message = detail.get("detail", "invalid request") if isinstance(detail, dict) else "invalid request"
+        if isinstance(exc, ValidationError):
+            message = first_error(detail) or "invalid request"
+        else:
+            message = (
+                detail.get("detail", "invalid request") if isinstance(detail, dict) else "invalid request"
+            )
         extra = {} if isinstance(detail, dict) and set(detail) == {"detail"} else {"fields": detail}
         response.data = error_body(str(getattr(message, "code", code)), str(message), extra)
     return response
+
+
+def first_error(detail: Any, prefix: str = "") -> str:
+    """The first message of a DRF validation error, prefixed with the field it belongs to."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = "" if key in ("non_field_errors", "detail") else str(key)
+            found = first_error(value, f"{prefix}.{name}" if prefix and name else prefix or name)
+            if found:
+                return found
+        return ""
+    if isinstance(detail, list):
+        for value in detail:
+            found = first_error(value, prefix)
+            if found:
+                return found
+        return ""
+    return f"{prefix}: {detail}" if prefix else str(detail)

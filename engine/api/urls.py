@@ -1,10 +1,50 @@
+"""The REST API, documented by the OpenAPI schema at /api/schema/."""
+
 from __future__ import annotations
 
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
+from engine.api.views import dead_letters, instances, templates
+
 app_name = "api"
+
+TEMPLATE = "templates/<str:key>/"
+VERSION = TEMPLATE + "versions/<int:number>/"
+INSTANCE = "instances/<uuid:pk>/"
+PHASE = INSTANCE + "phases/<str:phase_id>/"
+DEAD_LETTER = "dead-letters/<int:pk>/"
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    # templates and versions
+    path("templates/", templates.TemplateListView.as_view(), name="template-list"),
+    path("templates/validate/", templates.TemplateValidateView.as_view(), name="template-validate"),
+    path(TEMPLATE, templates.TemplateDetailView.as_view(), name="template-detail"),
+    path(TEMPLATE + "export/", templates.TemplateExportView.as_view(), name="template-export"),
+    path(TEMPLATE + "versions/", templates.VersionListView.as_view(), name="version-list"),
+    path(VERSION, templates.VersionDetailView.as_view(), name="version-detail"),
+    path(VERSION + "publish/", templates.VersionPublishView.as_view(), name="version-publish"),
+    path(VERSION + "retire/", templates.VersionRetireView.as_view(), name="version-retire"),
+    path(VERSION + "compare/", templates.VersionCompareView.as_view(), name="version-compare"),
+    path(VERSION + "export/", templates.VersionExportView.as_view(), name="version-export"),
+    # instances
+    path("instances/", instances.InstanceListView.as_view(), name="instance-list"),
+    path(INSTANCE, instances.InstanceDetailView.as_view(), name="instance-detail"),
+    path(INSTANCE + "history/", instances.InstanceHistoryView.as_view(), name="instance-history"),
+    path(INSTANCE + "cancel/", instances.InstanceCancelView.as_view(), name="instance-cancel"),
+    path(INSTANCE + "suspend/", instances.InstanceSuspendView.as_view(), name="instance-suspend"),
+    path(INSTANCE + "resume/", instances.InstanceResumeView.as_view(), name="instance-resume"),
+    path(INSTANCE + "retry/", instances.InstanceRetryView.as_view(), name="instance-retry"),
+    path(INSTANCE + "signals/<str:name>/", instances.SignalView.as_view(), name="instance-signal"),
+    # phases
+    path(PHASE, instances.PhaseDetailView.as_view(), name="phase-detail"),
+    path(PHASE + "retry/", instances.PhaseRetryView.as_view(), name="phase-retry"),
+    path(PHASE + "skip/", instances.PhaseSkipView.as_view(), name="phase-skip"),
+    path(PHASE + "reopen/", instances.PhaseReopenView.as_view(), name="phase-reopen"),
+    # dead letters
+    path("dead-letters/", dead_letters.DeadLetterListView.as_view(), name="dead-letter-list"),
+    path(DEAD_LETTER, dead_letters.DeadLetterDetailView.as_view(), name="dead-letter-detail"),
+    path(DEAD_LETTER + "retry/", dead_letters.DeadLetterRetryView.as_view(), name="dead-letter-retry"),
+    path(DEAD_LETTER + "discard/", dead_letters.DeadLetterDiscardView.as_view(), name="dead-letter-discard"),
 ]

@@ -1,0 +1,258 @@
+"""Instances: list, start, detail, history, operations; their phases; signals to waiting phases."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from engine.api import selectors
+from engine.api.filters import InstanceFilter
+from engine.api.permissions import CanOverrideInstance, CanOverridePhase, CanSeeInstance, CanStartInstance
+from engine.api.serializers import (
+    InstanceDetailSerializer,
+    InstanceSummarySerializer,
+    PhaseRunDetailSerializer,
+    ReasonInputSerializer,
+    TransitionSerializer,
+)
+from engine.api.views.base import ApiView, ListView, PermissionsByMethod, actor_of, errors, validated
+from engine.models import Transition, WorkflowInstance
+from engine.runtime import operations
+from engine.runtime.signals import deliver_signal
+from engine.runtime.start import start_instance
+
+
+class VisibleInstance:
+    """Loads the instance of the URL: 404 when it does not exist, 403 when the user may not see it."""
+
+    def visible_instance(self, request: Request, pk: Any) -> WorkflowInstance:
+        instance = selectors.instance_get(instance_id=pk)
+        self.check_object_permissions(request, instance)  # type: ignore[attr-defined]
+        return instance
+
+
+class InstanceListView(PermissionsByMethod, ListView):
+    """The instances you may see, newest first; filter by template, state, business key and creation time."""
+
+    serializer_class = InstanceSummarySerializer
+    filterset_class = InstanceFilter
+    queryset = WorkflowInstance.objects.none()
+    write_permission_classes = [IsAuthenticated, CanStartInstance]
+
+    class InputSerializer(serializers.Serializer):
+        template = serializers.CharField(max_length=80, help_text="the template key")
+        params = serializers.DictField(
+            required=False, default=dict, help_text="must satisfy the template's `params` schema"
+        )
+        business_key = serializers.CharField(
+            max_length=200,
+            required=False,
+            allow_null=True,
+            allow_blank=True,
+            default=None,
+            help_text="starting again with the same key while the first is unfinished returns the first",
+        )
+        version = serializers.IntegerField(
+            min_value=1,
+            max_value=selectors.MAX_NUMBER,
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="a published version number; the latest published one when left out",
+        )
+
+        class Meta:
+            ref_name = "InstanceStart"
+
+    def get_queryset(self) -> Any:
+        if self.is_schema_run():
+            return WorkflowInstance.objects.none()
+        return selectors.instance_list(user=self.request.user)
+
+    @extend_schema(
+        operation_id="instances_start",
+        summary="Start an instance",
+        description=(
+            "Starts an instance of the template's latest published version (or `version`). Idempotent per "
+            "business key: while an instance started with the same template and business key is unfinished, "
+            "it is returned with 200 instead of starting another; a new instance gives 201."
+        ),
+        request=InputSerializer,
+        responses={
+            201: InstanceDetailSerializer,
+            200: InstanceDetailSerializer,
+            **errors(400, 403, 404, 409),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(self.InputSerializer, request.data)
+        existing = selectors.instance_unfinished_id(
+            template_key=data["template"], business_key=data["business_key"]
+        )
+        instance = start_instance(
+            data["template"],
+            data["params"],
+            business_key=data["business_key"] or None,
+            version=data["version"],
+            actor=actor_of(request),
+        )
+        created = existing is None or existing != instance.pk
+        body = InstanceDetailSerializer(selectors.instance_get(instance_id=instance.pk)).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class InstanceDetailView(VisibleInstance, ApiView):
+    """One instance with its phase runs."""
+
+    permission_classes = [IsAuthenticated, CanSeeInstance]
+
+    @extend_schema(responses={200: InstanceDetailSerializer, **errors(403, 404)})
+    def get(self, request: Request, pk: Any) -> Response:
+        return Response(InstanceDetailSerializer(self.visible_instance(request, pk)).data)
+
+
+class InstanceHistoryView(VisibleInstance, ListView):
+    """The audit trail of an instance, oldest first: every state change and action, who made it and why."""
+
+    serializer_class = TransitionSerializer
+    queryset = Transition.objects.none()
+    permission_classes = [IsAuthenticated, CanSeeInstance]
+
+    def get_queryset(self) -> Any:
+        if self.is_schema_run():
+            return Transition.objects.none()
+        instance = self.visible_instance(self.request, self.kwargs["pk"])
+        return selectors.instance_history(instance=instance)
+
+    @extend_schema(responses={200: TransitionSerializer(many=True), **errors(403, 404)})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class InstanceOperationView(VisibleInstance, ApiView):
+    permission_classes = [IsAuthenticated, CanOverrideInstance, CanSeeInstance]
+    operation: ClassVar[Callable[..., Any]]
+
+    @extend_schema(
+        request=ReasonInputSerializer,
+        responses={200: InstanceDetailSerializer, **errors(400, 403, 404, 409)},
+    )
+    def post(self, request: Request, pk: Any) -> Response:
+        self.visible_instance(request, pk)
+        data = validated(ReasonInputSerializer, request.data)
+        type(self).operation(instance_id=pk, actor=actor_of(request), reason=data["reason"])
+        return Response(InstanceDetailSerializer(selectors.instance_get(instance_id=pk)).data)
+
+
+class InstanceCancelView(InstanceOperationView):
+    """Cancel the instance and its open phases."""
+
+    operation = operations.instance_cancel
+
+
+class InstanceSuspendView(InstanceOperationView):
+    """Suspend a running instance: attempts already running finish, nothing new starts until resume."""
+
+    operation = operations.instance_suspend
+
+
+class InstanceResumeView(InstanceOperationView):
+    """Resume a suspended instance; phases whose failure suspended it are retried."""
+
+    operation = operations.instance_resume
+
+
+class InstanceRetryView(InstanceOperationView):
+    """Run a failed instance's failed phases again."""
+
+    operation = operations.instance_retry
+
+
+# --- phases ---------------------------------------------------------------------------------------------
+
+
+class PhaseDetailView(VisibleInstance, ApiView):
+    """One phase run: its state, output, form data, definition, map items, gate results and dead letters."""
+
+    permission_classes = [IsAuthenticated, CanSeeInstance]
+
+    @extend_schema(responses={200: PhaseRunDetailSerializer, **errors(403, 404)})
+    def get(self, request: Request, pk: Any, phase_id: str) -> Response:
+        instance = self.visible_instance(request, pk)
+        return Response(
+            PhaseRunDetailSerializer(selectors.phase_get(instance=instance, phase_id=phase_id)).data
+        )
+
+
+class PhaseOperationView(VisibleInstance, ApiView):
+    permission_classes = [IsAuthenticated, CanOverridePhase, CanSeeInstance]
+    operation: ClassVar[Callable[..., Any]]
+
+    @extend_schema(
+        request=ReasonInputSerializer,
+        responses={200: PhaseRunDetailSerializer, **errors(400, 403, 404, 409)},
+    )
+    def post(self, request: Request, pk: Any, phase_id: str) -> Response:
+        instance = self.visible_instance(request, pk)
+        data = validated(ReasonInputSerializer, request.data)
+        type(self).operation(
+            instance_id=pk, phase_id=phase_id, actor=actor_of(request), reason=data["reason"]
+        )
+        return Response(
+            PhaseRunDetailSerializer(selectors.phase_get(instance=instance, phase_id=phase_id)).data
+        )
+
+
+class PhaseRetryView(PhaseOperationView):
+    """Run a failed phase again; a failed instance goes back to running."""
+
+    operation = operations.phase_retry
+
+
+class PhaseSkipView(PhaseOperationView):
+    """Skip a phase; the phases after it run as if a choice had skipped it."""
+
+    operation = operations.phase_skip
+
+
+class PhaseReopenView(PhaseOperationView):
+    """Reset a phase and every phase after it that had started; they run again and the history stays."""
+
+    operation = operations.phase_reopen
+
+
+# --- signals --------------------------------------------------------------------------------------------
+
+
+class SignalView(VisibleInstance, ApiView):
+    """Deliver signal `name` to the instance: every phase waiting for it completes with the body as output."""
+
+    permission_classes = [IsAuthenticated, CanSeeInstance]
+
+    class OutputSerializer(serializers.Serializer):
+        signal = serializers.CharField()
+        completed = serializers.ListField(child=serializers.CharField(), help_text="the phases it completed")
+
+        class Meta:
+            ref_name = "SignalDelivered"
+
+    @extend_schema(
+        request={"application/json": OpenApiTypes.OBJECT},
+        responses={200: OutputSerializer, **errors(400, 403, 404, 409, 413)},
+        description=(
+            "The body (a JSON object, or empty) becomes the output of the waiting phases. 409 when no phase "
+            "of the instance is waiting for this signal."
+        ),
+    )
+    def post(self, request: Request, pk: Any, name: str) -> Response:
+        self.visible_instance(request, pk)
+        payload = serializers.DictField().run_validation(request.data)
+        completed = deliver_signal(instance_id=pk, name=name, payload=payload, actor=actor_of(request))
+        return Response(self.OutputSerializer({"signal": name, "completed": completed}).data)
