@@ -1,4 +1,4 @@
-"""CEL expressions, compiled and evaluated with cel-python. Nothing from a template ever reaches Python's eval."""
+"""CEL expressions, compiled and evaluated with cel-python. Nothing from a template reaches Python's eval."""
 
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ class RetryPolicy:
         return category != "data" and category in self.retry_on and attempt < self.max_attempts
 
     def delay(self, attempt: int, *, rng: random.Random | None = None) -> timedelta:
-        """The wait before attempt `attempt + 1`: min(initial * backoff^(attempt-1), max), with full jitter."""
+        """The wait before attempt `attempt + 1`: min(initial * backoff^(attempt-1), max), full jitter."""
         base = self.initial_interval.total_seconds() * self.backoff ** max(attempt - 1, 0)
         capped = min(base, self.max_interval.total_seconds())
         if self.jitter:
