@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, MutableMapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
@@ -20,19 +21,26 @@ def compile_template(document: object, *, activities: Collection[str] | None = N
 
     Raises TemplateInvalid with every problem when the document is not a valid template.
     """
-    loaded, problems = load_and_validate(document, activities=activities)
+    # Validation compiles every expression already; handing them over halves the cost of a big template.
+    compiled: dict[str, Expression] = {}
+    loaded, problems = load_and_validate(document, activities=activities, compiled=compiled)
     if problems:
         raise TemplateInvalid(problems)
-    return build_plan(loaded)
+    return build_plan(loaded, compiled=compiled)
 
 
-def build_plan(document: Mapping[str, Any]) -> Plan:
-    """The plan of a document that passed validation. Deterministic: no clock, no set order in the output."""
+def build_plan(
+    document: Mapping[str, Any], *, compiled: MutableMapping[str, Expression] | None = None
+) -> Plan:
+    """The plan of a document that passed validation. Deterministic: no clock, no set order in the output.
+
+    `compiled` maps CEL source to expressions compiled before (equal by source, so reuse is invisible).
+    """
     phases = document["phases"]
     graph = dependency_graph(phases)
     position = {phase["id"]: index for index, phase in enumerate(phases)}
-    defaults = document.get("defaults", {})
-    plans = {phase["id"]: _phase(phase, position[phase["id"]], defaults) for phase in phases}
+    context = _Context(defaults=document.get("defaults", {}), compiled={} if compiled is None else compiled)
+    plans = {phase["id"]: _phase(phase, position[phase["id"]], context) for phase in phases}
     successors: dict[str, list[str]] = {pid: [] for pid in graph}
     for pid in graph:  # graph keys are in document order, so each successor list is too
         for dep in graph[pid]:
@@ -53,7 +61,23 @@ def build_plan(document: Mapping[str, Any]) -> Plan:
     )
 
 
-def _phase(phase: Mapping[str, Any], position: int, defaults: Mapping[str, Any]) -> PhasePlan:
+@dataclass(frozen=True)
+class _Context:
+    """What building one phase needs beyond the phase itself."""
+
+    defaults: Mapping[str, Any]
+    compiled: MutableMapping[str, Expression] = field(default_factory=dict)
+
+    def expression(self, source: str) -> Expression:
+        if source not in self.compiled:
+            self.compiled[source] = compile_expression(source)
+        return self.compiled[source]
+
+    def optional_expression(self, source: str | None) -> Expression | None:
+        return self.expression(source) if source is not None else None
+
+
+def _phase(phase: Mapping[str, Any], position: int, context: _Context) -> PhasePlan:
     kind = phase["type"]
     automated = kind in AUTOMATED_TYPES or (kind == "gate" and "activity" in phase)
     fields: dict[str, Any] = {
@@ -65,16 +89,18 @@ def _phase(phase: Mapping[str, Any], position: int, defaults: Mapping[str, Any])
         "position": position,
     }
     if automated:
-        fields.update(_automated_fields(phase, defaults))
-    fields.update(_BUILDERS[kind](phase, defaults))
+        fields.update(_automated_fields(phase, context))
+    fields.update(_BUILDERS[kind](phase, context))
     return PhasePlan(**fields)
 
 
-def _automated_fields(phase: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+def _automated_fields(phase: Mapping[str, Any], context: _Context) -> dict[str, Any]:
     """What every phase that a worker runs shares: activity, input, retry, timeout, heartbeat, queue."""
+    defaults = context.defaults
+    inputs = {key: context.expression(source) for key, source in phase.get("input", {}).items()}
     return {
         "activity": phase["activity"],
-        "input": _inputs(phase),
+        "input": MappingProxyType(inputs),
         "retry": _retry(phase.get("retry", {}), defaults.get("retry", {})),
         "timeout": _duration(phase.get("timeout", defaults.get("timeout"))),
         "heartbeat": _duration(phase.get("heartbeat")),
@@ -83,8 +109,8 @@ def _automated_fields(phase: Mapping[str, Any], defaults: Mapping[str, Any]) -> 
     }
 
 
-def _human(phase: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
-    sla = phase.get("sla", defaults.get("sla"))
+def _human(phase: Mapping[str, Any], context: _Context) -> dict[str, Any]:
+    sla = phase.get("sla", context.defaults.get("sla"))
     reopen_on = {outcome: spec["reopen"] for outcome, spec in phase.get("on_outcome", {}).items()}
     return {
         "roles": tuple(phase["roles"]),
@@ -95,40 +121,40 @@ def _human(phase: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, A
     }
 
 
-def _task(phase: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+def _task(phase: Mapping[str, Any], context: _Context) -> dict[str, Any]:
     return {}  # everything a task has is shared with the other automated phases
 
 
-def _gate(phase: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+def _gate(phase: Mapping[str, Any], context: _Context) -> dict[str, Any]:
     return {
-        "check": _expression(phase.get("check")),
+        "check": context.optional_expression(phase.get("check")),
         "message": phase.get("message", ""),
         "action": phase.get("action", ""),
         "on_fail": phase.get("on_fail", "fail"),
     }
 
 
-def _choice(phase: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+def _choice(phase: Mapping[str, Any], context: _Context) -> dict[str, Any]:
     branches = tuple(
-        Branch(when=compile_expression(branch["when"]), then=tuple(branch["then"]))
+        Branch(when=context.expression(branch["when"]), then=tuple(branch["then"]))
         for branch in phase["choices"]
     )
     return {"choices": branches, "otherwise": tuple(phase.get("otherwise", ()))}
 
 
-def _map(phase: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+def _map(phase: Mapping[str, Any], context: _Context) -> dict[str, Any]:
     concurrency = phase.get("max_concurrency")
     return {
-        "items": compile_expression(phase["items"]),
+        "items": context.expression(phase["items"]),
         "max_concurrency": int(concurrency) if concurrency is not None else None,
         "tolerated_failure": float(phase.get("tolerated_failure", 0.0)),
     }
 
 
-def _wait(phase: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+def _wait(phase: Mapping[str, Any], context: _Context) -> dict[str, Any]:
     return {
         "duration": _duration(phase.get("duration")),
-        "until": _expression(phase.get("until")),
+        "until": context.optional_expression(phase.get("until")),
         "signal": phase.get("signal"),
         "signal_timeout": _duration(phase.get("timeout")),
     }
@@ -164,16 +190,6 @@ def _sla(sla: Mapping[str, Any]) -> SlaPolicy:
     if "at_risk" in sla:
         fields["at_risk"] = float(sla["at_risk"])
     return SlaPolicy(**fields)
-
-
-def _inputs(phase: Mapping[str, Any]) -> Mapping[str, Expression]:
-    return MappingProxyType(
-        {key: compile_expression(source) for key, source in phase.get("input", {}).items()}
-    )
-
-
-def _expression(source: str | None) -> Expression | None:
-    return compile_expression(source) if source is not None else None
 
 
 def _duration(text: str | None) -> timedelta | None:

@@ -39,7 +39,7 @@ import difflib
 import json
 import logging
 import re
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -52,7 +52,7 @@ from jsonschema.exceptions import ValidationError
 
 from engine.definition.calendar import is_time_zone
 from engine.definition.durations import DurationError, format_duration, parse_duration
-from engine.definition.expressions import ExpressionError, compile_expression
+from engine.definition.expressions import Expression, ExpressionError, compile_expression
 from engine.definition.problems import Problem, pointer
 
 MAX_BYTES = 1024 * 1024
@@ -78,15 +78,21 @@ def validate(document: object, *, activities: Collection[str] | None = None) -> 
 
 
 def load_and_validate(
-    document: object, *, activities: Collection[str] | None = None
+    document: object,
+    *,
+    activities: Collection[str] | None = None,
+    compiled: MutableMapping[str, Expression] | None = None,
 ) -> tuple[Any, list[Problem]]:
-    """The document as plain JSON values (a private copy) and its problems; the compiler builds from both."""
+    """The document as plain JSON values (a private copy) and its problems; the compiler builds from both.
+
+    `compiled`, when given, receives every expression that compiled (source -> Expression) for reuse.
+    """
     try:
         loaded, problems = load(document)
         if not problems:
             problems = schema_problems(loaded)
         if not problems:
-            problems = semantic_problems(loaded, activities=activities)
+            problems = semantic_problems(loaded, activities=activities, compiled=compiled)
         return loaded, sort_problems(problems)
     except Exception:  # the contract is to report, never to raise; a bug here must still be seen, so log it
         logger.exception("template validation failed unexpectedly")
@@ -325,9 +331,10 @@ class _Template:
     position: Mapping[str, int]  # id -> position of the first phase with that id
     graph: Mapping[str, tuple[str, ...]]
     ancestors: Mapping[str, int]  # id -> bitset of ancestor positions; absent on or after a cycle
+    compiled: MutableMapping[str, Expression]  # CEL source -> expression; a source repeated compiles once
 
     @classmethod
-    def of(cls, document: Mapping[str, Any]) -> _Template:
+    def of(cls, document: Mapping[str, Any], *, compiled: MutableMapping[str, Expression]) -> _Template:
         phases = document["phases"]
         position: dict[str, int] = {}
         for index, phase in enumerate(phases):
@@ -339,7 +346,7 @@ class _Template:
             for dep in graph[pid]:
                 bits |= ancestors[dep] | (1 << position[dep])
             ancestors[pid] = bits
-        return cls(document, phases, position, graph, ancestors)
+        return cls(document, phases, position, graph, ancestors, compiled)
 
     def is_upstream(self, candidate: str, *, of: str) -> bool | None:
         """Whether `candidate` must finish before `of` starts; None when that is unknowable (a cycle)."""
@@ -355,10 +362,13 @@ Check = Callable[[_Template], Iterator[Problem]]
 
 
 def semantic_problems(
-    document: Mapping[str, Any], *, activities: Collection[str] | None = None
+    document: Mapping[str, Any],
+    *,
+    activities: Collection[str] | None = None,
+    compiled: MutableMapping[str, Expression] | None = None,
 ) -> list[Problem]:
     """Pass 3: the rules the schema cannot express. Assumes `document` passed the schema."""
-    template = _Template.of(document)
+    template = _Template.of(document, compiled={} if compiled is None else compiled)
     checks: list[Check] = [
         _duplicate_ids,
         _phase_references,
@@ -495,10 +505,11 @@ def _expressions(template: _Template) -> Iterator[Problem]:
         for parts, source in _expression_fields(phase, index):
             where = pointer(*parts)
             try:
-                expression = compile_expression(source)
+                expression = template.compiled.get(source) or compile_expression(source)
             except ExpressionError as exc:
                 yield Problem(where, "bad_expression", _truncate(str(exc)))
                 continue
+            template.compiled[source] = expression
             for step in expression.referenced_steps:
                 if step not in template.position:
                     yield Problem(

@@ -7,8 +7,11 @@ from datetime import date, timedelta
 
 import pytest
 
+import engine.definition.compiler as compiler_module
+import engine.definition.validate as validate_module
 from engine.definition.calendar import BusinessCalendar
 from engine.definition.compiler import compile_template
+from engine.definition.expressions import compile_expression
 from engine.definition.plan import NO_RETRY, Branch, RetryPolicy, SlaPolicy
 from engine.errors import TemplateInvalid
 from tests.unit.definition.documents import ACTIVITIES, base_document, fixture_documents, minimal_document
@@ -270,3 +273,21 @@ def test_golden_fixture_compiles_in_dependency_order(name, document):
     assert len(plan.order) == len(document["phases"])
     for position, phase_id in enumerate(plan.order):
         assert all(plan.order.index(dep) < position for dep in plan.predecessors[phase_id])
+
+
+def test_each_distinct_expression_is_compiled_once(monkeypatch):
+    sources = []
+
+    def counting(source):
+        sources.append(source)
+        return compile_expression(source)
+
+    monkeypatch.setattr(validate_module, "compile_expression", counting)
+    monkeypatch.setattr(compiler_module, "compile_expression", counting)
+    document = base_document()
+    document["phases"][5]["input"]["again"] = "params.report_id"  # the same source as ingest's input
+
+    compile_template(document)
+
+    assert sorted(sources) == sorted(set(sources))
+    assert len(sources) == 5
