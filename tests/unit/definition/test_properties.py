@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from engine.definition.compiler import compile_template
 from engine.definition.expressions import compile_expression
 from engine.definition.problems import Problem
-from engine.definition.validate import validate
+from engine.definition.validate import sort_problems, validate
 from engine.errors import TemplateInvalid
 from tests.unit.definition.documents import base_document, fixture_documents, minimal_document
 
@@ -172,7 +172,7 @@ def _check(document) -> list[Problem]:
     problems = validate(document)
     assert all(isinstance(problem, Problem) for problem in problems)
     assert "internal_error" not in {problem.code for problem in problems}
-    assert problems == sorted(problems, key=lambda p: problems.index(p))  # a plain list, stable
+    assert problems == sort_problems(problems)  # already sorted by path then code, without duplicates
     return problems
 
 
