@@ -11,8 +11,8 @@ Validation runs in three steps, and each later step runs only when the earlier o
    - `self_dependency`: a phase lists itself in `depends_on`;
    - `unknown_phase`: `depends_on`, a choice's `then`/`otherwise`, an `on_outcome` reopen target, or an
      expression's `steps.<id>` names no phase;
-   - `cycle`: `depends_on` edges form a cycle; one problem per cycle, at the `depends_on` of its member that
-     comes first in the document, naming the members in order;
+   - `cycle`: `depends_on` edges form a cycle; one problem per cycle (found by a depth-first search, at most
+     100), at the `depends_on` of its member that comes first in the document, naming the members in order;
    - `unknown_role`: a phase's `roles`, or an `escalate_to` (phase or `defaults`), names an undeclared role;
    - `unknown_activity`: a task, map or gate names an activity missing from `activities` (only when given);
    - `bad_expression`: a CEL field (`check`, `when`, `items`, `until`, each `input` value) does not compile;
@@ -59,6 +59,7 @@ MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_PHASES = 500
 MAX_MESSAGE = 300
+MAX_CYCLES = 100
 SCHEMA_PATH = Path(__file__).with_name("template.schema.json")
 INTERNAL_ERROR = Problem("", "internal_error", "the validator failed on this document; the error is logged")
 _INDEX = re.compile(r"[0-9]+")  # str.isdigit() also accepts "²", which int() refuses
@@ -428,6 +429,8 @@ def _cycles(template: _Template) -> Iterator[Problem]:
         canonical = cycle[start:] + cycle[:start]
         if canonical in seen:
             continue
+        if len(seen) == MAX_CYCLES:  # a hostile graph has ~E of them; a person needs the first few
+            return
         seen.add(canonical)
         chain = " -> ".join((*canonical, first))
         message = f"depends_on forms a cycle: {chain} (each depends on the next)"

@@ -515,3 +515,21 @@ def test_anything_that_is_not_a_template_gives_problems_not_errors(value):
 
     assert problems
     assert {problem.code for problem in problems} == {"schema"}
+
+
+def test_a_graph_full_of_cycles_reports_at_most_a_hundred():
+    ids = [f"p{i}" for i in range(30)]
+    phases = [
+        {
+            "id": pid,
+            "type": "wait",
+            "duration": "PT1M",
+            "depends_on": [other for other in ids if other != pid],
+        }
+        for pid in ids
+    ]
+
+    problems = validate(minimal_document(*phases))
+
+    assert {problem.code for problem in problems} == {"cycle"}
+    assert len(problems) == 100
