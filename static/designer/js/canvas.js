@@ -1,0 +1,402 @@
+// The SVG canvas: one <svg> with a box per phase and an arrow per `depends_on` entry.
+//
+// Performance with hundreds of phases: the layered layout runs only when the graph's structure (the phases
+// and arrows) changes, never while dragging; a render reconciles existing elements (keyed by phase identity)
+// and touches only what changed; dragging a box moves that box and its own arrows, nothing else.
+//
+// Interaction: click a box or an arrow to select it; drag a box to move it (stored as the phase's optional
+// `ui: {x, y}`); drag from a box's right-hand dot onto another box to make that box depend on it; drag the
+// background to pan; wheel to zoom; Delete removes the selection. Text from the document goes in with
+// textContent and setAttribute only.
+
+import { s, setText } from "./dom.js";
+import { layeredLayout } from "./layout.js";
+import { PHASE_TYPES, TYPE_NAMES, isObject, parsePointer } from "./store.js";
+
+export const NODE_W = 184;
+export const NODE_H = 60;
+export const PHASE_MIME = "application/x-phasegate-phase-type";
+const NAME_CHARS = 25;
+const MIN_ZOOM = 0.05;
+const MAX_ZOOM = 2.5;
+let canvasCount = 0;
+
+const truncate = (text, n) => (text.length > n ? text.slice(0, n - 1) + "…" : text);
+const isNumber = (value) => typeof value === "number" && Number.isFinite(value);
+
+export class Canvas {
+  /**
+   * options.editable: allow moving, connecting, deleting and dropping (defaults to store.editable);
+   * options.classFor(phase): extra CSS classes for a box (the comparison's added/removed/changed).
+   */
+  constructor(container, store, options = {}) {
+    this.container = container;
+    this.store = store;
+    this.editable = options.editable ?? store.editable;
+    this.classFor = options.classFor || (() => "");
+    this.view = { x: 0, y: 0, k: 1 };
+    this.auto = new Map();
+    this.layoutKey = null;
+    this.positions = new Map();
+    this.nodes = new Map();
+    this.edges = new Map();
+    this.incident = new Map();
+    this.drag = null;
+
+    const arrow = `pg-arrow-${++canvasCount}`;
+    this.arrowRef = `url(#${arrow})`;
+    this.edgeLayer = s("g", { class: "pg-edges" });
+    this.nodeLayer = s("g", { class: "pg-nodes" });
+    this.tempEdge = s("path", { class: "pg-temp-edge", d: "" });
+    this.viewport = s("g", { class: "pg-viewport" }, this.edgeLayer, this.nodeLayer, this.tempEdge);
+    this.svg = s(
+      "svg",
+      { class: "pg-svg", role: "application", "aria-label": "Workflow graph" },
+      s(
+        "defs",
+        {},
+        s(
+          "marker",
+          { id: arrow, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" },
+          s("path", { d: "M0,0 L10,5 L0,10 z", class: "pg-arrowhead" }),
+        ),
+      ),
+      this.viewport,
+    );
+    container.append(this.svg);
+    container.classList.toggle("pg-editable", this.editable);
+    this.bindEvents();
+    for (const type of ["change", "select", "problems"]) store.addEventListener(type, () => this.render());
+  }
+
+  // --- Rendering -------------------------------------------------------------------------------------
+
+  render() {
+    const store = this.store;
+    const phases = store.phases;
+    const first = new Map();
+    for (const phase of phases) if (typeof phase.id === "string" && !first.has(phase.id)) first.set(phase.id, phase);
+    const uids = phases.map((phase) => store.uid(phase));
+    const edges = [];
+    phases.forEach((phase, i) => {
+      const deps = Array.isArray(phase.depends_on) ? phase.depends_on : [];
+      for (const dep of deps) {
+        const source = first.get(dep);
+        if (source && source !== phase) edges.push({ from: store.uid(source), to: uids[i], source, target: phase });
+      }
+    });
+
+    const key = uids.join(",") + "|" + edges.map((e) => `${e.from}>${e.to}`).join(",");
+    if (key !== this.layoutKey) {
+      const started = performance.now();
+      this.auto = layeredLayout(uids, edges.map((e) => [e.from, e.to]), { width: NODE_W, height: NODE_H });
+      this.layoutKey = key;
+      this.layouts = (this.layouts || 0) + 1;
+      this.lastLayoutMs = performance.now() - started;
+    }
+
+    const problemCounts = this.problemCounts();
+    const selection = store.selection;
+    const live = new Set();
+    phases.forEach((phase, i) => {
+      const uid = uids[i];
+      live.add(uid);
+      const ui = isObject(phase.ui) ? phase.ui : {};
+      const position = isNumber(ui.x) && isNumber(ui.y) ? { x: ui.x, y: ui.y } : this.auto.get(uid) || { x: 0, y: 0 };
+      if (!(this.drag?.kind === "move" && this.drag.uid === uid)) this.positions.set(uid, position);
+      const node = this.nodes.get(uid) || this.createNode(uid);
+      const selected = selection?.kind === "phase" && selection.phase === phase;
+      this.updateNode(node, phase, problemCounts.get(phase) || 0, selected);
+    });
+    for (const [uid, node] of this.nodes) {
+      if (!live.has(uid)) {
+        node.g.remove();
+        this.nodes.delete(uid);
+        this.positions.delete(uid);
+      }
+    }
+
+    this.incident = new Map(uids.map((uid) => [uid, []]));
+    const liveEdges = new Set();
+    for (const edge of edges) {
+      const edgeKey = `${edge.from}>${edge.to}`;
+      if (liveEdges.has(edgeKey)) continue; // the same id listed twice: one arrow
+      liveEdges.add(edgeKey);
+      const el = this.edges.get(edgeKey) || this.createEdge(edgeKey);
+      Object.assign(el, { from: edge.from, to: edge.to, source: edge.source, target: edge.target });
+      const selected = selection?.kind === "edge" && selection.from === edge.source && selection.to === edge.target;
+      el.g.setAttribute("class", selected ? "pg-edge-g pg-selected" : "pg-edge-g");
+      this.incident.get(edge.from).push(el);
+      this.incident.get(edge.to).push(el);
+      this.updateEdge(el);
+    }
+    for (const [edgeKey, el] of this.edges) {
+      if (!liveEdges.has(edgeKey)) {
+        el.g.remove();
+        this.edges.delete(edgeKey);
+      }
+    }
+  }
+
+  problemCounts() {
+    const counts = new Map();
+    for (const problem of this.store.problems) {
+      const parts = parsePointer(problem.path || "");
+      if (parts[0] !== "phases" || !/^\d+$/.test(parts[1] || "")) continue;
+      const phase = this.store.phaseAt(Number(parts[1]));
+      if (phase) counts.set(phase, (counts.get(phase) || 0) + 1);
+    }
+    return counts;
+  }
+
+  createNode(uid) {
+    const title = s("title");
+    const typeText = s("text", { class: "pg-type-label", x: 14, y: 17 });
+    const nameText = s("text", { class: "pg-name", x: 14, y: 36 });
+    const idText = s("text", { class: "pg-id", x: 14, y: 52 });
+    const badgeText = s("text", { class: "pg-badge-text", x: 0, y: 4 });
+    const badge = s("g", { class: "pg-problem-badge", transform: `translate(${NODE_W - 4},2)` }, s("circle", { r: 10 }), badgeText);
+    const g = s(
+      "g",
+      { class: "pg-node", "data-uid": uid },
+      title,
+      s("rect", { class: "pg-box", width: NODE_W, height: NODE_H, rx: 8 }),
+      s("rect", { class: "pg-type-bar", width: 6, height: NODE_H - 12, x: 3, y: 6, rx: 3 }),
+      typeText,
+      nameText,
+      idText,
+      s("circle", { class: "pg-port-in", cx: 0, cy: NODE_H / 2, r: 4 }),
+      this.editable ? s("circle", { class: "pg-port", cx: NODE_W, cy: NODE_H / 2, r: 7 }, s("title", {}, "Drag to a box to connect")) : null,
+      badge,
+    );
+    this.nodeLayer.append(g);
+    const node = { g, title, typeText, nameText, idText, badge, badgeText, className: "" };
+    this.nodes.set(uid, node);
+    return node;
+  }
+
+  updateNode(node, phase, problems, selected) {
+    const type = TYPE_NAMES.includes(phase.type) ? phase.type : "unknown";
+    const label = PHASE_TYPES.find((t) => t.type === type)?.label || String(phase.type ?? "no type");
+    const id = typeof phase.id === "string" ? phase.id : "(no id)";
+    const name = typeof phase.name === "string" && phase.name ? phase.name : id;
+    const classes = ["pg-node", `pg-type-${type}`];
+    if (selected) classes.push("pg-selected");
+    if (problems) classes.push("pg-has-problem");
+    const extra = this.classFor(phase);
+    if (extra) classes.push(extra);
+    const className = classes.join(" ");
+    if (node.className !== className) {
+      node.g.setAttribute("class", className);
+      node.className = className;
+    }
+    if (node.g.getAttribute("data-phase-id") !== id) node.g.setAttribute("data-phase-id", id);
+    setText(node.typeText, label.toUpperCase());
+    setText(node.nameText, truncate(name, NAME_CHARS));
+    setText(node.idText, truncate(id, NAME_CHARS + 4));
+    setText(node.title, `${label} ${id}: ${name}` + (problems ? ` (${problems} problem${problems > 1 ? "s" : ""})` : ""));
+    setText(node.badgeText, problems ? String(problems) : "");
+    node.badge.style.display = problems ? "" : "none";
+    const p = this.positions.get(node.g.getAttribute("data-uid"));
+    const transform = `translate(${p.x},${p.y})`;
+    if (node.g.getAttribute("transform") !== transform) node.g.setAttribute("transform", transform);
+  }
+
+  createEdge(edgeKey) {
+    const hit = s("path", { class: "pg-edge-hit" });
+    const path = s("path", { class: "pg-edge", "marker-end": this.arrowRef });
+    const g = s("g", { class: "pg-edge-g", "data-edge": edgeKey }, hit, path);
+    this.edgeLayer.append(g);
+    const el = { g, hit, path };
+    this.edges.set(edgeKey, el);
+    return el;
+  }
+
+  updateEdge(el) {
+    const a = this.positions.get(el.from);
+    const b = this.positions.get(el.to);
+    if (!a || !b) return;
+    const x1 = a.x + NODE_W;
+    const y1 = a.y + NODE_H / 2;
+    const x2 = b.x - 2;
+    const y2 = b.y + NODE_H / 2;
+    const dx = Math.max(40, Math.abs(x2 - x1) / 2);
+    const d = `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
+    if (el.path.getAttribute("d") !== d) {
+      el.path.setAttribute("d", d);
+      el.hit.setAttribute("d", d);
+    }
+    el.g.setAttribute("data-from", el.source.id ?? "");
+    el.g.setAttribute("data-to", el.target.id ?? "");
+  }
+
+  // --- View: zoom, pan, fit -------------------------------------------------------------------------
+
+  applyView() {
+    const { x, y, k } = this.view;
+    this.viewport.setAttribute("transform", `translate(${x},${y}) scale(${k})`);
+  }
+
+  toWorld(clientX, clientY) {
+    const rect = this.svg.getBoundingClientRect();
+    return { x: (clientX - rect.left - this.view.x) / this.view.k, y: (clientY - rect.top - this.view.y) / this.view.k };
+  }
+
+  zoomAt(factor, clientX, clientY) {
+    const rect = this.svg.getBoundingClientRect();
+    const cx = clientX ?? rect.left + rect.width / 2;
+    const cy = clientY ?? rect.top + rect.height / 2;
+    const before = this.toWorld(cx, cy);
+    const k = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, this.view.k * factor));
+    this.view = { k, x: cx - rect.left - before.x * k, y: cy - rect.top - before.y * k };
+    this.applyView();
+  }
+
+  fit() {
+    const rect = this.svg.getBoundingClientRect();
+    if (!rect.width || !rect.height) return;
+    const points = [...this.positions.values()];
+    if (!points.length) {
+      this.view = { x: 24, y: 24, k: 1 };
+      this.applyView();
+      return;
+    }
+    const minX = Math.min(...points.map((p) => p.x));
+    const minY = Math.min(...points.map((p) => p.y));
+    const width = Math.max(...points.map((p) => p.x)) + NODE_W - minX;
+    const height = Math.max(...points.map((p) => p.y)) + NODE_H - minY;
+    const pad = 28;
+    const k = Math.max(MIN_ZOOM, Math.min(1.2, (rect.width - 2 * pad) / width, (rect.height - 2 * pad) / height));
+    this.view = { k, x: (rect.width - width * k) / 2 - minX * k, y: (rect.height - height * k) / 2 - minY * k };
+    this.applyView();
+  }
+
+  /** Scroll the view so that `phase` is in the middle, at a readable zoom. */
+  centerOn(phase) {
+    const p = this.positions.get(this.store.uid(phase));
+    const rect = this.svg.getBoundingClientRect();
+    if (!p || !rect.width) return;
+    const k = Math.max(this.view.k, 0.6);
+    this.view = { k, x: rect.width / 2 - (p.x + NODE_W / 2) * k, y: rect.height / 2 - (p.y + NODE_H / 2) * k };
+    this.applyView();
+  }
+
+  // --- Pointer and keyboard -------------------------------------------------------------------------
+
+  bindEvents() {
+    const svg = this.svg;
+    svg.addEventListener("pointerdown", (event) => this.onPointerDown(event));
+    svg.addEventListener("pointermove", (event) => this.onPointerMove(event));
+    svg.addEventListener("pointerup", (event) => this.onPointerUp(event));
+    svg.addEventListener("pointercancel", () => this.cancelDrag());
+    svg.addEventListener(
+      "wheel",
+      (event) => {
+        event.preventDefault();
+        this.zoomAt(Math.exp(-event.deltaY * 0.0015), event.clientX, event.clientY);
+      },
+      { passive: false },
+    );
+    this.container.addEventListener("keydown", (event) => {
+      if (event.target.closest("input, textarea, select")) return;
+      if ((event.key === "Delete" || event.key === "Backspace") && this.editable) {
+        event.preventDefault();
+        this.store.deleteSelection();
+      } else if (event.key === "+" || event.key === "=") {
+        this.zoomAt(1.2);
+      } else if (event.key === "-") {
+        this.zoomAt(1 / 1.2);
+      } else if (event.key === "f") {
+        this.fit();
+      }
+    });
+    if (this.editable) {
+      this.container.addEventListener("dragover", (event) => {
+        if (event.dataTransfer?.types.includes(PHASE_MIME)) {
+          event.preventDefault();
+          event.dataTransfer.dropEffect = "copy";
+        }
+      });
+      this.container.addEventListener("drop", (event) => {
+        const type = event.dataTransfer?.getData(PHASE_MIME);
+        if (!type) return;
+        event.preventDefault();
+        const at = this.toWorld(event.clientX, event.clientY);
+        this.store.addPhase(type, { x: Math.round(at.x - NODE_W / 2), y: Math.round(at.y - NODE_H / 2) });
+      });
+    }
+  }
+
+  phaseOf(element) {
+    const g = element?.closest?.(".pg-node");
+    return g ? this.store.byUid(g.getAttribute("data-uid")) : null;
+  }
+
+  onPointerDown(event) {
+    if (event.button !== 0) return;
+    this.container.focus({ preventScroll: true });
+    const target = event.target;
+    const start = { clientX: event.clientX, clientY: event.clientY };
+    const phase = this.phaseOf(target);
+    if (phase && target.closest(".pg-port") && this.editable) {
+      this.drag = { kind: "connect", source: phase, ...start };
+    } else if (phase) {
+      const uid = this.store.uid(phase);
+      this.store.select({ kind: "phase", phase });
+      if (this.editable) this.drag = { kind: "move", phase, uid, origin: { ...this.positions.get(uid) }, moved: false, ...start };
+    } else if (target.closest(".pg-edge-g")) {
+      const el = this.edges.get(target.closest(".pg-edge-g").getAttribute("data-edge"));
+      if (el) this.store.select({ kind: "edge", from: el.source, to: el.target });
+    } else {
+      this.drag = { kind: "pan", origin: { ...this.view }, moved: false, ...start };
+    }
+    if (this.drag) {
+      event.preventDefault();
+      this.svg.setPointerCapture(event.pointerId);
+    }
+  }
+
+  onPointerMove(event) {
+    const drag = this.drag;
+    if (!drag) return;
+    const dx = event.clientX - drag.clientX;
+    const dy = event.clientY - drag.clientY;
+    if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
+    if (drag.kind === "pan") {
+      this.view = { ...drag.origin, x: drag.origin.x + dx, y: drag.origin.y + dy };
+      this.applyView();
+    } else if (drag.kind === "move" && drag.moved) {
+      const p = { x: drag.origin.x + dx / this.view.k, y: drag.origin.y + dy / this.view.k };
+      this.positions.set(drag.uid, p);
+      this.nodes.get(drag.uid)?.g.setAttribute("transform", `translate(${p.x},${p.y})`);
+      for (const el of this.incident.get(drag.uid) || []) this.updateEdge(el);
+    } else if (drag.kind === "connect") {
+      const p = this.positions.get(this.store.uid(drag.source));
+      const to = this.toWorld(event.clientX, event.clientY);
+      this.tempEdge.setAttribute("d", `M${p.x + NODE_W},${p.y + NODE_H / 2} L${to.x},${to.y}`);
+    }
+  }
+
+  onPointerUp(event) {
+    const drag = this.drag;
+    this.drag = null;
+    if (!drag) return;
+    if (this.svg.hasPointerCapture(event.pointerId)) this.svg.releasePointerCapture(event.pointerId);
+    if (drag.kind === "pan" && !drag.moved) {
+      this.store.select(null);
+    } else if (drag.kind === "move" && drag.moved) {
+      const p = this.positions.get(drag.uid);
+      this.store.movePhase(drag.phase, p.x, p.y);
+    } else if (drag.kind === "connect") {
+      this.tempEdge.setAttribute("d", "");
+      const target = this.phaseOf(document.elementFromPoint(event.clientX, event.clientY));
+      if (target && target !== drag.source) this.store.connect(drag.source, target);
+    }
+  }
+
+  cancelDrag() {
+    if (this.drag?.kind === "move") this.render();
+    this.drag = null;
+    this.tempEdge.setAttribute("d", "");
+  }
+}
