@@ -67,13 +67,13 @@ class Advancer:
         """Advance until nothing changes; inline phases (gates, choices) can make more phases ready."""
         while self.instance.state == InstanceState.RUNNING:
             decision = scheduler.next_decision(self.plan, snapshots(self.runs))
+            for phase_id in decision.skipped:
+                apply_transition(self.runs[phase_id], "skip", actor=self.actor, at=self.now)
             if decision.finished:
                 apply_transition(self.instance, "complete", actor=self.actor, at=self.now)
                 break
             if decision.is_empty:
                 break
-            for phase_id in decision.skipped:
-                apply_transition(self.runs[phase_id], "skip", actor=self.actor, at=self.now)
             for phase_id in decision.ready:
                 run = self.runs[phase_id]
                 apply_transition(run, "make_ready", actor=self.actor)

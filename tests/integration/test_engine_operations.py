@@ -151,6 +151,7 @@ def test_dead_letter_retry_of_a_map_item_runs_only_that_item(broker):
                 "items": "params.items",
                 "activity": "test.flaky",
                 "input": {"fail_times": "item"},
+                "retry": {"max_attempts": 1},
             },
         )
     )

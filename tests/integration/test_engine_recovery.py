@@ -12,7 +12,6 @@ from django.test import override_settings
 from engine.models import DeadLetter, PhaseRun, Transition
 from engine.runtime.actors import Actor
 from engine.runtime.attempts import attempt_claim, attempt_record, attempt_run, execute
-from engine.runtime.dispatch import AttemptRef
 from engine.runtime.start import start_instance
 from engine.runtime.sweeps import due_work_dispatch, leases_reap
 from tests.support.engine import publish, reload, states, template

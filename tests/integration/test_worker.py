@@ -25,10 +25,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 TEMPLATES = Path(settings.BASE_DIR) / "fixtures" / "templates"
 
 
-@pytest.fixture
-def worker(tmp_path: Path) -> Iterator[Worker]:
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory, django_db_setup: None) -> Iterator[Worker]:
+    """One worker for the module, on the test database; tests that kill it start it again."""
     purge_broker()
-    running = Worker(tmp_path)
+    running = Worker(tmp_path_factory.mktemp("worker"))
     running.start()
     yield running
     running.stop()
@@ -106,14 +107,16 @@ def test_the_same_message_delivered_twice_runs_the_activity_once(worker):
     send_to_broker(AttemptRef(run.pk))  # a second copy of the message start_instance sent
     wait_for(finished(instance), timeout=60)
     send_to_broker(AttemptRef(run.pk))  # and a third, after completion
-    wait_for(lambda: len(worker.calls("test.echo")) >= 1, timeout=30)
+    wait_for(lambda: len(worker.calls("test.echo", instance)) >= 1, timeout=30)
     publish(template("after", {"id": "only", "type": "task", "activity": "test.flaky"}))
     sentinel = start_instance("after", {})  # runs after the duplicates in the same queue
     wait_for(finished(sentinel), timeout=60)
-    assert len(worker.calls("test.echo")) == 1
+    assert len(worker.calls("test.echo", instance)) == 1
 
 
 def test_worker_killed_mid_attempt_is_recovered_by_the_reaper(worker, tmp_path):
+    if worker.process is None or worker.process.poll() is not None:
+        worker.start()
     marker = tmp_path / "started"
     publish(
         template(

@@ -24,9 +24,11 @@ class FakeBroker:
         self.sent.append(ref)
 
     def drain(self, *, include_delayed: bool = False, limit: int = 1000) -> int:
+        """Run what is due now; with `include_delayed`, also the delayed messages already sent (not later ones)."""
+        early = {id(ref) for ref in self.sent if ref.countdown} if include_delayed else set()
         ran = 0
         while ran < limit:
-            ready = [ref for ref in self.sent if include_delayed or not ref.countdown]
+            ready = [ref for ref in self.sent if not ref.countdown or id(ref) in early]
             if not ready:
                 return ran
             ref = ready[0]

@@ -102,9 +102,11 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.kill()
 
-    def calls(self, activity: str) -> list[str]:
+    def calls(self, activity: str, instance: Any) -> list[str]:
+        """The calls of `activity` made for `instance`, one line each: idempotency key, attempt, pid."""
         path = self.calls_dir / f"{activity}.log"
-        return path.read_text().splitlines() if path.exists() else []
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [line for line in lines if line.startswith(f"{instance.pk}:")]
 
 
 def purge_broker() -> None:
