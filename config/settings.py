@@ -153,11 +153,13 @@ SPECTACULAR_SETTINGS = {"TITLE": "Phasegate API", "VERSION": "1", "SERVE_INCLUDE
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = Path(env_str("PHASEGATE_BROKER_DIR", str(VAR_DIR / "broker")))
-    (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)  # kombu expects the folders to exist
+    for _folder in ("processed", "control"):  # kombu expects the folders to exist
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
     CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

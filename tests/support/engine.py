@@ -24,7 +24,7 @@ class FakeBroker:
         self.sent.append(ref)
 
     def drain(self, *, include_delayed: bool = False, limit: int = 1000) -> int:
-        """Run what is due now; with `include_delayed`, also the delayed messages already sent (not later ones)."""
+        """Run what is due now; with `include_delayed`, also delayed messages sent so far (not later ones)."""
         early = {id(ref) for ref in self.sent if ref.countdown} if include_delayed else set()
         ran = 0
         while ran < limit:
