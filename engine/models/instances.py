@@ -207,6 +207,16 @@ class PhaseRun(AttemptRun):
     due_at = models.DateTimeField(null=True, blank=True, help_text="SLA due time")
     sla_status = models.CharField(max_length=20, choices=SlaStatus.choices, blank=True, default="")
     escalated_at = models.DateTimeField(null=True, blank=True)
+    # SLA bookkeeping kept by engine.runtime.sla so its sweep stays set-based: when the phase turns at_risk
+    # (from the calendar, computed once per activation), and how much of the instance's suspended time has
+    # already moved due_at out.
+    at_risk_at = models.DateTimeField(null=True, blank=True, help_text="when the SLA status turns at_risk")
+    sla_activated_at = models.DateTimeField(
+        null=True, blank=True, help_text="the activation that at_risk_at was computed for"
+    )
+    sla_suspension_seen = models.FloatField(
+        default=0, help_text="the instance's suspended_seconds already taken into account in due_at"
+    )
 
     class Meta:
         ordering = ["instance", "position"]
@@ -257,6 +267,31 @@ class PhaseRun(AttemptRun):
         self.due_at = self.next_run_at = self.escalated_at = None
         self.sla_status = SlaStatus.NONE
         self._drop_lease()
+
+
+    @transition(field="state", source=S.ACTIVE, target=S.COMPLETED)
+    def submit(self, *, outcome: str, data: dict[str, Any], by: Any, at: datetime) -> None:
+        """A person completes a human phase with an outcome and the data of its form."""
+        self.outcome, self.data, self.completed_by = outcome, data, by
+        self.output, self.error, self.finished_at, self.next_run_at = {}, None, at, None
+        self._settle_sla(at)
+        self._drop_lease()
+
+    @transition(field="state", source=[S.READY, S.ACTIVE, S.WAITING, S.FAILED], target=S.COMPLETED)
+    def force_complete(
+        self, *, output: dict[str, Any], outcome: str, data: dict[str, Any] | None, by: Any, at: datetime
+    ) -> None:
+        """An administrator completes a phase whatever it was doing (an override, with a reason)."""
+        self.output, self.outcome, self.completed_by = output, outcome, by
+        if data is not None:
+            self.data = data
+        self.error, self.finished_at, self.next_run_at, self.lost_attempts = None, at, None, 0
+        self._settle_sla(at)
+        self._drop_lease()
+
+    def _settle_sla(self, at: datetime) -> None:
+        if self.due_at is not None:
+            self.sla_status = SlaStatus.MET if at <= self.due_at else SlaStatus.MISSED
 
 
 class ItemRun(AttemptRun):
