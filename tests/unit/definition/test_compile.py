@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from datetime import date, timedelta
 
 import pytest
 
 import engine.definition.compiler as compiler_module
-import engine.definition.validate as validate_module
 from engine.definition.calendar import BusinessCalendar
 from engine.definition.compiler import compile_template
 from engine.definition.expressions import compile_expression
 from engine.definition.plan import NO_RETRY, Branch, RetryPolicy, SlaPolicy
 from engine.errors import TemplateInvalid
 from tests.unit.definition.documents import ACTIVITIES, base_document, fixture_documents, minimal_document
+
+# The package exports the function `validate`, which hides the submodule of that name from attributes.
+validate_module = importlib.import_module("engine.definition.validate")
 
 
 def wait(phase_id, *depends_on):
