@@ -57,7 +57,7 @@ export class Canvas {
         {},
         s(
           "marker",
-          { id: arrow, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" },
+          { id: arrow, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 10, markerHeight: 10, markerUnits: "userSpaceOnUse", orient: "auto" },
           s("path", { d: "M0,0 L10,5 L0,10 z", class: "pg-arrowhead" }),
         ),
       ),
@@ -87,7 +87,9 @@ export class Canvas {
     });
 
     const key = uids.join(",") + "|" + edges.map((e) => `${e.from}>${e.to}`).join(",");
-    if (key !== this.layoutKey) {
+    const relayout = key !== this.layoutKey;
+    const before = relayout && this.layoutKey !== null ? new Map(this.positions) : null;
+    if (relayout) {
       const started = performance.now();
       this.auto = layeredLayout(uids, edges.map((e) => [e.from, e.to]), { width: NODE_W, height: NODE_H });
       this.layoutKey = key;
@@ -95,19 +97,19 @@ export class Canvas {
       this.lastLayoutMs = performance.now() - started;
     }
 
+    const placed = this.place(phases, uids);
     const problemCounts = this.problemCounts();
     const selection = store.selection;
     const live = new Set();
     phases.forEach((phase, i) => {
       const uid = uids[i];
       live.add(uid);
-      const ui = isObject(phase.ui) ? phase.ui : {};
-      const position = isNumber(ui.x) && isNumber(ui.y) ? { x: ui.x, y: ui.y } : this.auto.get(uid) || { x: 0, y: 0 };
-      if (!(this.drag?.kind === "move" && this.drag.uid === uid)) this.positions.set(uid, position);
+      if (!(this.drag?.kind === "move" && this.drag.uid === uid)) this.positions.set(uid, placed.get(uid));
       const node = this.nodes.get(uid) || this.createNode(uid);
       const selected = selection?.kind === "phase" && selection.phase === phase;
       this.updateNode(node, phase, problemCounts.get(phase) || 0, selected);
     });
+    if (before) this.keepInPlace(before, selection);
     for (const [uid, node] of this.nodes) {
       if (!live.has(uid)) {
         node.g.remove();
@@ -136,6 +138,54 @@ export class Canvas {
         this.edges.delete(edgeKey);
       }
     }
+  }
+
+  /**
+   * Where each box goes: where the person put it (`ui.x`, `ui.y`), else where the layout put it, moved down
+   * out of the way of any box placed by hand so that no two boxes overlap.
+   */
+  place(phases, uids) {
+    const placed = new Map();
+    const pinned = [];
+    const loose = [];
+    phases.forEach((phase, i) => {
+      const ui = isObject(phase.ui) ? phase.ui : {};
+      if (isNumber(ui.x) && isNumber(ui.y)) {
+        placed.set(uids[i], { x: ui.x, y: ui.y });
+        pinned.push({ x: ui.x, y: ui.y });
+      } else {
+        loose.push(uids[i]);
+      }
+    });
+    const overlaps = (a, b) => a.x < b.x + NODE_W + 8 && b.x < a.x + NODE_W + 8 && a.y < b.y + NODE_H + 8 && b.y < a.y + NODE_H + 8;
+    for (const uid of loose) {
+      let p = { ...(this.auto.get(uid) || { x: 0, y: 0 }) };
+      if (pinned.length) {
+        for (let guard = 0; guard < 1000 && pinned.some((q) => overlaps(p, q)); guard++) p = { x: p.x, y: p.y + NODE_H + 16 };
+        if (p.y !== this.auto.get(uid)?.y) pinned.push(p); // moved boxes must not be covered by later ones
+      }
+      placed.set(uid, p);
+    }
+    return placed;
+  }
+
+  /**
+   * After a new layout, shift the view so that the box the person is working on (the selection, an arrow's
+   * target, else any box that was already there) stays where it was on screen instead of jumping away.
+   */
+  keepInPlace(before, selection) {
+    const store = this.store;
+    const focus = selection?.kind === "phase" ? selection.phase : selection?.kind === "edge" ? selection.to : null;
+    let anchor = focus ? store.uid(focus) : null;
+    if (!anchor || !before.has(anchor) || !this.positions.has(anchor)) {
+      anchor = [...this.positions.keys()].find((uid) => before.has(uid));
+    }
+    if (!anchor) return;
+    const was = before.get(anchor);
+    const now = this.positions.get(anchor);
+    if (was.x === now.x && was.y === now.y) return;
+    this.view = { ...this.view, x: this.view.x - (now.x - was.x) * this.view.k, y: this.view.y - (now.y - was.y) * this.view.k };
+    this.applyView();
   }
 
   problemCounts() {

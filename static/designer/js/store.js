@@ -150,6 +150,7 @@ export class Store extends EventTarget {
   /** Replace the whole document (JSON view, file import); keep the selection by phase id when possible. */
   replace(document, source) {
     const selected = this.selectedPhase();
+    const had = this.selection !== null;
     this.doc = document;
     if (selected) {
       const same = this.byId(selected.id);
@@ -158,7 +159,9 @@ export class Store extends EventTarget {
       this.selection = null;
     }
     this.changed(source, true);
-    this.emit("select");
+    // The same phase in the new document is still "the selection": no select event, which would move the
+    // person away from the JSON they are typing in.
+    if (had && this.selection === null) this.emit("select");
   }
 
   setProblems(problems) {
