@@ -229,6 +229,12 @@ class PhaseRun(AttemptRun):
             ),
             models.Index(fields=["state", "phase_type"], name="phase_state_type"),
             models.Index(fields=["assignee", "state"], name="phase_assignee_state"),
+            # the SLA sweep settles finished phases whose status is still open: few rows among millions
+            models.Index(
+                fields=["sla_status"],
+                condition=Q(sla_status__in=["on_schedule", "at_risk", "behind_schedule"]),
+                name="phase_sla_open",
+            ),
         ]
         permissions = [
             (
