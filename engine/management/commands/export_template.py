@@ -15,6 +15,10 @@ from engine.services.templates import template_export
 class Command(BaseCommand):
     help = "Write a template version's definition as JSON (the latest published one by default)."
 
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> Any:
+        # `--version N` picks a template version; it replaces Django's own --version (the Django release).
+        return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
+
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("key")
         parser.add_argument("--version", type=int, dest="number", help="version number")

@@ -15,6 +15,10 @@ from engine.runtime.start import start_instance
 class Command(BaseCommand):
     help = "Start an instance of a published template (idempotent per business key while unfinished)."
 
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> Any:
+        # `--version N` picks a template version; it replaces Django's own --version (the Django release).
+        return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
+
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("key")
         parser.add_argument("--params", default="{}", help="start parameters as a JSON object")
