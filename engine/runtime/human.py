@@ -119,7 +119,9 @@ class Work:
         return _is_open_human(run, spec) and self.holds(spec) and run.assignee_id is None
 
     def can_complete(self, run: PhaseRun, spec: PhasePlan) -> bool:
-        return _is_open_human(run, spec) and self.holds(spec) and run.assignee_id in (None, self.user.pk)
+        if not _is_open_human(run, spec):
+            return False
+        return self.is_holder(run) or (self.holds(spec) and run.assignee_id is None)
 
     def can_release(self, run: PhaseRun, spec: PhasePlan) -> bool:
         return (
@@ -332,19 +334,23 @@ def phase_complete(
 ) -> PhaseRun:
     """Complete a human phase with an outcome and its form data; an `on_outcome` reopen sends work back.
 
-    A role holder may complete a phase nobody holds (it counts as claiming it). Raises FormInvalid (nothing
-    saved) with the problems by field when the outcome or data do not fit the phase, PermissionDenied
-    without the role, Conflict when someone else holds it, TransitionRejected when it is not open.
+    A role holder may complete a phase nobody holds (it counts as claiming it); whoever holds the phase
+    may complete it (an administrator's reassign can give it to someone without the role). Raises
+    FormInvalid (nothing saved) with the problems by field when the outcome or data do not fit the phase,
+    PermissionDenied without the role, Conflict when someone else holds it, TransitionRejected when it is
+    not open.
     """
     actor = Actor.of(user)
     submitted = dict(data or {})
     with locked(instance_id, actor) as adv:
         run, spec = _open_phase(adv, phase_id)
-        _require_work(Work.of(user, adv.instance, adv.plan), run, spec, "complete")
+        work = Work.of(user, adv.instance, adv.plan)
+        if not work.is_holder(run):  # an administrator may have handed it to someone without the role
+            _require_work(work, run, spec, "complete")
         _require_open(adv, run, spec, "complete")
         if run.assignee_id not in (None, user.pk):
             raise _held_elsewhere(run, user)
-        chosen = _outcome(spec, outcome)
+        chosen = outcome_for(spec, outcome)
         problems = form_problems(spec.form, submitted)
         if problems:
             raise _invalid(problems)
@@ -368,7 +374,8 @@ def phase_complete(
         return run
 
 
-def _outcome(spec: PhasePlan, outcome: str | None) -> str:
+def outcome_for(spec: PhasePlan, outcome: str | None) -> str:
+    """The outcome to record: the one given if the phase allows it, or the phase's only outcome."""
     if outcome in (None, ""):
         if len(spec.outcomes) == 1:
             return spec.outcomes[0]

@@ -135,7 +135,7 @@ def _open_sla_runs() -> QuerySet[PhaseRun]:
     )
 
 
-def _prime_pending() -> int:
+def _prime_pending(instance_id: Any = None) -> int:
     stale = Q(sla_activated_at__isnull=True) | ~Q(sla_activated_at=F("activated_at"))
     candidates = (
         PhaseRun.objects.filter(state=PhaseState.ACTIVE, phase_type="human", due_at__isnull=False)
@@ -144,6 +144,8 @@ def _prime_pending() -> int:
         .only("pk", "phase_id", "activated_at", "due_at", "sla_activated_at", "instance_id", "state")
         .order_by("pk")
     )
+    if instance_id is not None:
+        candidates = candidates.filter(instance_id=instance_id)
     primed = 0
     last = 0
     while True:
@@ -276,6 +278,12 @@ def sla_due_change(run: PhaseRun, plan: Plan, *, due_at: datetime, now: datetime
     run.sla_status = status_at(now, due_at=due_at, at_risk_at=run.at_risk_at)
     if run.sla_status != SlaStatus.BEHIND_SCHEDULE:
         run.escalated_at = None
+
+
+def sla_refresh(*, instance_id: Any, now: datetime) -> int:
+    """Bring one instance's SLA bookkeeping up to date now (after a resume) instead of at the next sweep."""
+    _prime_pending(instance_id)
+    return sla_reconcile_suspensions(now=now, instance_id=instance_id)
 
 
 # --- the sweep ----------------------------------------------------------------------------------------

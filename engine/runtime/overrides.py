@@ -1,0 +1,321 @@
+"""Administrator overrides: each needs a custom permission and a reason, and lands in the audit trail.
+
+Phase overrides need `engine.override_phaserun`, instance overrides `engine.override_workflowinstance`.
+They bypass roles (that is what they are for) but not the state machines: an override that finds the
+phase or instance already moved on (a worker or a person got there first) raises TransitionRejected, and a
+lost optimistic-lock race raises django_fsm.ConcurrentTransition; callers show either as a message.
+Each records the administrator as the actor, the reason, and what changed (before and after).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+from django_fsm import can_proceed
+
+from engine.errors import FormInvalid, NotFound, PermissionDenied, TransitionRejected
+from engine.models import DeadLetter, DeadLetterState, InstanceState, ItemRun, PhaseRun, PhaseState
+from engine.runtime import operations, scheduler
+from engine.runtime.actors import Actor
+from engine.runtime.advance import Advancer
+from engine.runtime.human import form_problems, outcome_for
+from engine.runtime.journal import apply_transition, record
+from engine.runtime.operations import locked, reopen_phases
+from engine.runtime.sla import sla_due_change, sla_prime, sla_refresh
+
+PHASE_PERMISSION = "engine.override_phaserun"
+INSTANCE_PERMISSION = "engine.override_workflowinstance"
+OPEN_ITEM_STATES = (PhaseState.PENDING, PhaseState.READY, PhaseState.ACTIVE, PhaseState.WAITING)
+
+
+def can_override_phases(user: Any) -> bool:
+    return bool(user is not None and user.is_active and user.has_perm(PHASE_PERMISSION))
+
+
+def can_override_instances(user: Any) -> bool:
+    return bool(user is not None and user.is_active and user.has_perm(INSTANCE_PERMISSION))
+
+
+def _administrator(user: Any, permission: str, what: str) -> Actor:
+    if user is None or not user.is_active or not user.has_perm(permission):
+        name = user.get_username() if user is not None else "anonymous"
+        raise PermissionDenied(f"{name} may not {what}: it needs the permission {permission}")
+    return Actor.of(user)
+
+
+def _reason(reason: str) -> str:
+    text = (reason or "").strip()
+    if not text:
+        raise FormInvalid(
+            "an override needs a reason", errors={"reason": ["Say why: it goes in the audit trail."]}
+        )
+    return text
+
+
+def _run(adv: Advancer, phase_id: str) -> PhaseRun:
+    run = adv.runs.get(phase_id)
+    if run is None:
+        raise NotFound(f"instance {adv.instance.pk} has no phase {phase_id!r}")
+    return run
+
+
+def _username(user: Any) -> str | None:
+    return user.get_username() if user is not None else None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _require_instance_alive(adv: Advancer, what: str) -> None:
+    if adv.instance.state in (InstanceState.COMPLETED, InstanceState.CANCELLED):
+        raise TransitionRejected(
+            f"cannot {what}: the instance is {adv.instance.state}", state=adv.instance.state
+        )
+
+
+def _revive(adv: Advancer, reason: str) -> None:
+    """A failed instance with no failure left that stops it runs again."""
+    if adv.instance.state != InstanceState.FAILED:
+        return
+    if not scheduler.blocking_failures(adv.plan, {p: r.state for p, r in adv.runs.items()}):
+        apply_transition(adv.instance, "retry", actor=adv.actor, reason=reason, at=adv.now)
+
+
+# --- phases -------------------------------------------------------------------------------------------
+
+
+def phase_force_complete(
+    *,
+    instance_id: Any,
+    phase_id: str,
+    user: Any,
+    reason: str,
+    outcome: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> PhaseRun:
+    """Complete a phase whatever it was doing. A human phase gets an outcome (its first one by default)
+    and, when given, form data checked against its schema; the outcome's `on_outcome` reopen applies."""
+    actor = _administrator(user, PHASE_PERMISSION, "force-complete a phase")
+    reason = _reason(reason)
+    with locked(instance_id, actor) as adv:
+        run = _run(adv, phase_id)
+        spec = adv.plan.phases[phase_id]
+        _require_instance_alive(adv, f"force-complete {phase_id}")
+        if not can_proceed(run.force_complete):
+            raise TransitionRejected(f"cannot force-complete {phase_id}: it is {run.state}", state=run.state)
+        chosen = ""
+        submitted = None if data is None else dict(data)
+        if spec.type == "human":
+            chosen = outcome_for(spec, outcome or spec.outcomes[0])
+            if submitted is not None:
+                problems = form_problems(spec.form, submitted)
+                if problems:
+                    raise FormInvalid("the data does not fit the phase's form", errors=problems)
+        before = {
+            "state": run.state,
+            "assignee": _username(run.assignee),
+            "outcome": run.outcome,
+            "data": run.data,
+        }
+        _cancel_items(adv, run, reason)
+        _close_dead_letters(run, user, reason)
+        apply_transition(
+            run,
+            "force_complete",
+            actor=actor,
+            reason=reason,
+            metadata={
+                "override": True,
+                "before": before,
+                "after": {"state": PhaseState.COMPLETED, "outcome": chosen, "data": submitted},
+            },
+            output=dict(run.output or {}) if spec.type != "human" else {},
+            outcome=chosen,
+            data=submitted,
+            by=user,
+            at=adv.now,
+        )
+        target = spec.reopen_on.get(chosen) if chosen else None
+        if target:
+            reopen_phases(adv, target, reason=reason)
+        _revive(adv, reason)
+        adv.run()
+        sla_prime([r for r in adv.runs.values() if r.state == PhaseState.ACTIVE], adv.plan)
+        return run
+
+
+def _cancel_items(adv: Advancer, run: PhaseRun, reason: str) -> None:
+    if run.phase_type != "map":
+        return
+    for item in ItemRun.objects.filter(phase_run=run, round=run.round, state__in=OPEN_ITEM_STATES):
+        apply_transition(item, "cancel", actor=adv.actor, reason=reason, at=adv.now)
+
+
+def _close_dead_letters(run: PhaseRun, user: Any, reason: str) -> None:
+    DeadLetter.objects.filter(phase_run=run, state=DeadLetterState.OPEN).update(
+        state=DeadLetterState.DISCARDED,
+        resolved_at=timezone.now(),
+        resolved_by=user,
+        resolution_reason=reason,
+    )
+
+
+def phase_skip(*, instance_id: Any, phase_id: str, user: Any, reason: str) -> None:
+    actor = _administrator(user, PHASE_PERMISSION, "skip a phase")
+    operations.phase_skip(instance_id=instance_id, phase_id=phase_id, actor=actor, reason=_reason(reason))
+
+
+def phase_reopen(*, instance_id: Any, phase_id: str, user: Any, reason: str) -> list[str]:
+    """Reset the phase and everything after it that had started; returns the phases reset."""
+    actor = _administrator(user, PHASE_PERMISSION, "reopen a phase")
+    return operations.phase_reopen(
+        instance_id=instance_id, phase_id=phase_id, actor=actor, reason=_reason(reason)
+    )
+
+
+def phase_retry(*, instance_id: Any, phase_id: str, user: Any, reason: str) -> None:
+    actor = _administrator(user, PHASE_PERMISSION, "retry a phase")
+    operations.phase_retry(instance_id=instance_id, phase_id=phase_id, actor=actor, reason=_reason(reason))
+
+
+def phase_reassign(
+    *, instance_id: Any, phase_id: str, user: Any, assignee: Any | None, reason: str
+) -> PhaseRun:
+    """Hand an open human phase to anyone (or to nobody), roles or not."""
+    actor = _administrator(user, PHASE_PERMISSION, "reassign a phase")
+    reason = _reason(reason)
+    with locked(instance_id, actor) as adv:
+        run = _open_human(adv, phase_id, "reassign")
+        before = _username(run.assignee)
+        run.assignee = assignee
+        run.claimed_at = adv.now if assignee is not None else None
+        run.save(update_fields=["assignee", "claimed_at", "updated_at"])
+        record(
+            run,
+            "reassign",
+            source=run.state,
+            target=run.state,
+            actor=actor,
+            reason=reason,
+            metadata={
+                "override": True,
+                "before": {"assignee": before},
+                "after": {"assignee": _username(assignee)},
+            },
+        )
+        return run
+
+
+def _open_human(adv: Advancer, phase_id: str, what: str) -> PhaseRun:
+    run = _run(adv, phase_id)
+    if run.phase_type != "human" or run.state != PhaseState.ACTIVE:
+        raise TransitionRejected(
+            f"cannot {what} {phase_id}: it is a {run.phase_type} phase that is {run.state}", state=run.state
+        )
+    if adv.instance.state not in (InstanceState.RUNNING, InstanceState.SUSPENDED):
+        raise TransitionRejected(f"cannot {what} {phase_id}: the instance is {adv.instance.state}")
+    return run
+
+
+def phase_sla_extend(
+    *, instance_id: Any, phase_id: str, user: Any, due_at: datetime, reason: str
+) -> PhaseRun:
+    """Give an open human phase a new due time; its at-risk time and SLA status follow."""
+    actor = _administrator(user, PHASE_PERMISSION, "extend an SLA")
+    reason = _reason(reason)
+    if due_at.tzinfo is None:
+        raise FormInvalid("the due time needs a time zone", errors={"due_at": ["Give a time zone."]})
+    with locked(instance_id, actor) as adv:
+        run = _open_human(adv, phase_id, "extend the SLA of")
+        if due_at <= adv.now:
+            raise FormInvalid(
+                "the new due time has passed", errors={"due_at": ["Pick a time in the future."]}
+            )
+        before = {"due_at": _iso(run.due_at), "sla_status": run.sla_status}
+        sla_due_change(run, adv.plan, due_at=due_at, now=adv.now)
+        run.save(
+            update_fields=[
+                "due_at",
+                "at_risk_at",
+                "sla_activated_at",
+                "sla_status",
+                "escalated_at",
+                "updated_at",
+            ]
+        )
+        record(
+            run,
+            "sla_extend",
+            source=run.state,
+            target=run.state,
+            actor=actor,
+            reason=reason,
+            metadata={
+                "override": True,
+                "before": before,
+                "after": {"due_at": _iso(run.due_at), "sla_status": run.sla_status},
+            },
+        )
+        return run
+
+
+def phase_data_edit(
+    *, instance_id: Any, phase_id: str, user: Any, data: Mapping[str, Any], reason: str
+) -> PhaseRun:
+    """Correct what a person submitted on a completed human phase; the new data must fit the form."""
+    actor = _administrator(user, PHASE_PERMISSION, "edit submitted data")
+    reason = _reason(reason)
+    new = dict(data) if isinstance(data, Mapping) else data
+    with locked(instance_id, actor) as adv:
+        run = _run(adv, phase_id)
+        spec = adv.plan.phases[phase_id]
+        if spec.type != "human" or run.state != PhaseState.COMPLETED:
+            raise TransitionRejected(
+                f"cannot edit the data of {phase_id}: only a completed human phase has submitted data",
+                state=run.state,
+            )
+        problems = form_problems(spec.form, new)
+        if problems:
+            raise FormInvalid("the data does not fit the phase's form", errors=problems)
+        before = run.data
+        run.data = new
+        run.save(update_fields=["data", "updated_at"])
+        record(
+            run,
+            "data_edit",
+            source=run.state,
+            target=run.state,
+            actor=actor,
+            reason=reason,
+            metadata={"override": True, "before": {"data": before}, "after": {"data": new}},
+        )
+        return run
+
+
+# --- instances ----------------------------------------------------------------------------------------
+
+
+def instance_suspend(*, instance_id: Any, user: Any, reason: str) -> None:
+    actor = _administrator(user, INSTANCE_PERMISSION, "suspend an instance")
+    operations.instance_suspend(instance_id=instance_id, actor=actor, reason=_reason(reason))
+
+
+def instance_resume(*, instance_id: Any, user: Any, reason: str) -> None:
+    """Run again; the open phases' due times move out by the time the instance was suspended."""
+    actor = _administrator(user, INSTANCE_PERMISSION, "resume an instance")
+    operations.instance_resume(instance_id=instance_id, actor=actor, reason=_reason(reason))
+    sla_refresh(instance_id=instance_id, now=timezone.now())
+
+
+def instance_cancel(*, instance_id: Any, user: Any, reason: str) -> None:
+    actor = _administrator(user, INSTANCE_PERMISSION, "cancel an instance")
+    operations.instance_cancel(instance_id=instance_id, actor=actor, reason=_reason(reason))
+
+
+def instance_retry(*, instance_id: Any, user: Any, reason: str) -> None:
+    actor = _administrator(user, INSTANCE_PERMISSION, "retry an instance")
+    operations.instance_retry(instance_id=instance_id, actor=actor, reason=_reason(reason))
