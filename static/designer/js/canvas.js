@@ -34,6 +34,7 @@ export class Canvas {
     this.store = store;
     this.editable = options.editable ?? store.editable;
     this.classFor = options.classFor || (() => "");
+    this.direction = options.direction || "LR";
     this.view = { x: 0, y: 0, k: 1 };
     this.auto = new Map();
     this.layoutKey = null;
@@ -45,10 +46,11 @@ export class Canvas {
 
     const arrow = `pg-arrow-${++canvasCount}`;
     this.arrowRef = `url(#${arrow})`;
+    this.reopenLayer = s("g", { class: "pg-reopens" });
     this.edgeLayer = s("g", { class: "pg-edges" });
     this.nodeLayer = s("g", { class: "pg-nodes" });
     this.tempEdge = s("path", { class: "pg-temp-edge", d: "" });
-    this.viewport = s("g", { class: "pg-viewport" }, this.edgeLayer, this.nodeLayer, this.tempEdge);
+    this.viewport = s("g", { class: "pg-viewport" }, this.reopenLayer, this.edgeLayer, this.nodeLayer, this.tempEdge);
     this.svg = s(
       "svg",
       { class: "pg-svg", role: "application", "aria-label": "Workflow graph" },
@@ -91,7 +93,8 @@ export class Canvas {
     const before = relayout && this.layoutKey !== null ? new Map(this.positions) : null;
     if (relayout) {
       const started = performance.now();
-      this.auto = layeredLayout(uids, edges.map((e) => [e.from, e.to]), { width: NODE_W, height: NODE_H });
+      const size = { width: NODE_W, height: NODE_H, direction: this.direction };
+      this.auto = layeredLayout(uids, edges.map((e) => [e.from, e.to]), size);
       this.layoutKey = key;
       this.layouts = (this.layouts || 0) + 1;
       this.lastLayoutMs = performance.now() - started;
@@ -132,12 +135,39 @@ export class Canvas {
       this.incident.get(edge.to).push(el);
       this.updateEdge(el);
     }
+    // Rework loops (`on_outcome` reopen) as dashed arrows back to the reopened phase; not part of the layout.
+    phases.forEach((phase, i) => {
+      if (!isObject(phase.on_outcome)) return;
+      for (const [outcome, spec] of Object.entries(phase.on_outcome)) {
+        const target = isObject(spec) ? first.get(spec.reopen) : null;
+        if (!target || target === phase) continue;
+        const edgeKey = `${uids[i]}~${store.uid(target)}~${outcome}`;
+        if (liveEdges.has(edgeKey)) continue;
+        liveEdges.add(edgeKey);
+        const el = this.edges.get(edgeKey) || this.createReopen(edgeKey);
+        Object.assign(el, { from: uids[i], to: store.uid(target), source: phase, target });
+        setText(el.title, `On “${outcome}”, ${phase.id} reopens ${target.id}`);
+        this.incident.get(el.from).push(el);
+        this.incident.get(el.to).push(el);
+        this.updateEdge(el);
+      }
+    });
     for (const [edgeKey, el] of this.edges) {
       if (!liveEdges.has(edgeKey)) {
         el.g.remove();
         this.edges.delete(edgeKey);
       }
     }
+  }
+
+  createReopen(edgeKey) {
+    const title = s("title");
+    const path = s("path", { class: "pg-reopen", "marker-end": this.arrowRef });
+    const g = s("g", { class: "pg-reopen-g" }, title, path);
+    this.reopenLayer.append(g);
+    const el = { g, path, hit: null, title, reopen: true };
+    this.edges.set(edgeKey, el);
+    return el;
   }
 
   /**
@@ -215,7 +245,7 @@ export class Canvas {
       typeText,
       nameText,
       idText,
-      s("circle", { class: "pg-port-in", cx: 0, cy: NODE_H / 2, r: 4 }),
+      this.direction === "LR" ? s("circle", { class: "pg-port-in", cx: 0, cy: NODE_H / 2, r: 4 }) : null,
       this.editable ? s("circle", { class: "pg-port", cx: NODE_W, cy: NODE_H / 2, r: 7 }, s("title", {}, "Drag to a box to connect")) : null,
       badge,
     );
@@ -266,12 +296,36 @@ export class Canvas {
     const a = this.positions.get(el.from);
     const b = this.positions.get(el.to);
     if (!a || !b) return;
-    const x1 = a.x + NODE_W;
-    const y1 = a.y + NODE_H / 2;
-    const x2 = b.x - 2;
-    const y2 = b.y + NODE_H / 2;
-    const dx = Math.max(40, Math.abs(x2 - x1) / 2);
-    const d = `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
+    let d;
+    if (el.reopen) {
+      // Out of the bottom (right, top to bottom) of the phase with the outcome, back into the reopened one.
+      const lr = this.direction === "LR";
+      const x1 = lr ? a.x + NODE_W / 2 + 20 : a.x + NODE_W;
+      const y1 = lr ? a.y + NODE_H : a.y + NODE_H / 2 + 10;
+      const x2 = lr ? b.x + NODE_W / 2 - 20 : b.x + NODE_W + 2;
+      const y2 = lr ? b.y + NODE_H + 2 : b.y + NODE_H / 2 - 10;
+      const bulge = 40 + Math.min(120, (lr ? Math.abs(x2 - x1) : Math.abs(y2 - y1)) / 6);
+      d = lr
+        ? `M${x1},${y1} C${x1},${Math.max(y1, y2) + bulge} ${x2},${Math.max(y1, y2) + bulge} ${x2},${y2}`
+        : `M${x1},${y1} C${Math.max(x1, x2) + bulge},${y1} ${Math.max(x1, x2) + bulge},${y2} ${x2},${y2}`;
+      if (el.path.getAttribute("d") !== d) el.path.setAttribute("d", d);
+      return;
+    }
+    if (this.direction === "TB") {
+      const x1 = a.x + NODE_W / 2;
+      const y1 = a.y + NODE_H;
+      const x2 = b.x + NODE_W / 2;
+      const y2 = b.y - 2;
+      const dy = Math.max(30, Math.abs(y2 - y1) / 2);
+      d = `M${x1},${y1} C${x1},${y1 + dy} ${x2},${y2 - dy} ${x2},${y2}`;
+    } else {
+      const x1 = a.x + NODE_W;
+      const y1 = a.y + NODE_H / 2;
+      const x2 = b.x - 2;
+      const y2 = b.y + NODE_H / 2;
+      const dx = Math.max(40, Math.abs(x2 - x1) / 2);
+      d = `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
+    }
     if (el.path.getAttribute("d") !== d) {
       el.path.setAttribute("d", d);
       el.hit.setAttribute("d", d);

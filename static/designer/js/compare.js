@@ -16,6 +16,7 @@ function side(elementId, document, marks) {
   const store = new Store(document, { editable: false });
   const canvas = new Canvas(window.document.getElementById(elementId), store, {
     editable: false,
+    direction: "TB",
     classFor: (phase) => marks(phase.id) || "",
   });
   canvas.render();
