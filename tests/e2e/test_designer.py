@@ -544,3 +544,100 @@ def test_open_a_file_and_download_the_json(page, admin_user, tmp_path):
         page.locator(".pg-versions a", has_text="Export").first.click()
     assert export.value.suggested_filename == "dt_testing-v1.json"
     assert json.loads(Path(export.value.path()).read_text()) == draft.definition
+
+
+def test_every_phase_type_is_filled_in_from_the_property_panel(page, admin_user):
+    admin_login(page, admin_user.username)
+    open_designer(page, "/admin/engine/workflowtemplate/design/")
+    template = page.locator("#pg-template-panel")
+    template.get_by_label("Key").fill("all_types")
+    template.get_by_label("Template name").fill("Every phase type")
+    template.get_by_role("button", name="Add role").click()
+    template.get_by_label("Role key").fill("ops")
+    template.get_by_label("Role key").press("Tab")
+    template.get_by_label("Role name").fill("Operations")
+    template.get_by_label("Mon").check()
+    template.get_by_label("Tue").check()
+    for kind in ("task", "gate", "choice", "map", "wait", "human"):
+        page.locator(f".pg-palette-item[data-type={kind}]").click()
+    panel = phase_panel(page)
+
+    def select(phase_id: str) -> None:
+        page.click("#pg-fit")
+        node(page, phase_id).click()
+
+    select("task_1")
+    panel.get_by_label("Activity").select_option("market.ingest")
+    panel.get_by_role("button", name="Add input").click()
+    panel.get_by_label("Input: name").fill("symbols")
+    panel.get_by_label("Input: expression").fill("[]")
+    panel.get_by_label("Max attempts").fill("2")
+    panel.get_by_label("transient").check()
+    panel.get_by_label("On fail").select_option("suspend")
+
+    select("gate_1")
+    panel.get_by_label("Depends on").select_option("task_1")
+    panel.get_by_label("Check", exact=True).fill("steps.task_1.output.rows > 0")
+    panel.get_by_label("Message").fill("No rows")
+    panel.get_by_label("Action").fill("RETRY_INGESTION")
+
+    select("choice_1")
+    panel.get_by_label("Depends on").select_option("gate_1")
+    panel.get_by_role("button", name="Add branch").click()
+    panel.get_by_label("When").fill("true")
+    panel.get_by_label("Then run").select_option("map_1")
+    panel.get_by_label("Otherwise").select_option("wait_1")
+
+    select("map_1")
+    panel.get_by_label("Items").fill("[1, 2, 3]")
+    panel.get_by_label("Activity").select_option("market.indicators")
+    panel.get_by_label("Max concurrency").fill("2")
+    panel.get_by_label("Tolerated failure").fill("0.5")
+
+    select("wait_1")
+    panel.get_by_label("Waits for").select_option("signal")
+    panel.get_by_label("Signal").fill("go")
+    panel.get_by_label("Timeout").fill("PT1H")
+
+    select("human_1")
+    panel.get_by_label("Depends on").select_option("map_1")
+    panel.get_by_label("Depends on").select_option("wait_1")
+    panel.get_by_label("Roles").select_option("ops")
+    panel.get_by_label("Outcomes").fill("approved")
+    panel.get_by_label("Outcomes").press("Enter")
+    panel.get_by_label("Outcomes").fill("rework")
+    panel.get_by_label("Outcomes").press("Enter")
+    panel.get_by_label("When “rework”, reopen").select_option("task_1")
+    panel.get_by_label("SLA duration").fill("P1D")
+    panel.get_by_label("Form (JSON Schema)").fill('{"type": "object", "required": ["note"]}')
+
+    expect(page.locator("#pg-problem-count")).to_have_text("0")
+    phases = {p["id"]: p for p in document_in_browser(page)["phases"]}
+    assert phases["task_1"] | {"name": None} == {
+        "id": "task_1",
+        "name": None,
+        "type": "task",
+        "activity": "market.ingest",
+        "input": {"symbols": "[]"},
+        "retry": {"max_attempts": 2, "retry_on": ["transient"]},
+        "on_fail": "suspend",
+    }
+    assert phases["gate_1"]["check"] == "steps.task_1.output.rows > 0"
+    assert (phases["gate_1"]["message"], phases["gate_1"]["action"]) == ("No rows", "RETRY_INGESTION")
+    assert phases["choice_1"]["choices"] == [{"when": "true", "then": ["map_1"]}]
+    assert phases["choice_1"]["otherwise"] == ["wait_1"]
+    # Choosing a target also made it depend on the choice, as the format requires.
+    assert phases["map_1"]["depends_on"] == ["choice_1"]
+    assert phases["wait_1"]["depends_on"] == ["choice_1"]
+    assert (phases["map_1"]["max_concurrency"], phases["map_1"]["tolerated_failure"]) == (2, 0.5)
+    assert (phases["wait_1"]["signal"], phases["wait_1"]["timeout"]) == ("go", "PT1H")
+    assert "duration" not in phases["wait_1"]
+    assert phases["human_1"]["outcomes"] == ["approved", "rework"]
+    assert phases["human_1"]["on_outcome"] == {"rework": {"reopen": "task_1"}}
+    assert phases["human_1"]["form"] == {"type": "object", "required": ["note"]}
+    expect(page.locator("#pg-canvas .pg-reopen")).to_have_count(1)
+
+    page.click("#pg-publish")
+    expect(page.locator("#pg-state")).to_have_text("published · read-only")
+    assert TemplateVersion.objects.get(template__key="all_types").state == VersionState.PUBLISHED
+    assert page.js_errors == []

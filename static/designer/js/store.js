@@ -52,24 +52,27 @@ export function binding(base, keys, basePath) {
       return node;
     },
     set(value) {
+      // Intermediate containers may be objects or arrays (["choices", 0, "when"]); missing ones become objects.
+      const isContainer = (node) => node !== null && typeof node === "object";
       if (value === undefined) {
         const chain = [base];
         for (const key of keys.slice(0, -1)) {
           const next = chain[chain.length - 1][key];
-          if (!isObject(next)) return;
+          if (!isContainer(next)) return;
           chain.push(next);
         }
         delete chain[chain.length - 1][keys[keys.length - 1]];
-        // Drop objects this binding emptied ({"sla": {}} is not what anyone meant), never `base` itself.
+        // Drop objects this binding emptied ({"sla": {}} is not what anyone meant), never `base` itself and
+        // never an array element (that would leave a hole).
         for (let i = chain.length - 1; i > 0; i--) {
-          if (Object.keys(chain[i]).length) break;
+          if (!isObject(chain[i]) || Object.keys(chain[i]).length || Array.isArray(chain[i - 1])) break;
           delete chain[i - 1][keys[i - 1]];
         }
         return;
       }
       let node = base;
       for (const key of keys.slice(0, -1)) {
-        if (!isObject(node[key])) node[key] = {};
+        if (!isContainer(node[key])) node[key] = {};
         node = node[key];
       }
       node[keys[keys.length - 1]] = value;
