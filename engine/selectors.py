@@ -265,6 +265,8 @@ class Graph:
     height: int
     nodes: list[dict[str, Any]]
     edges: list[dict[str, Any]]
+    node_w: int = 180
+    node_h: int = 58
 
 
 @dataclass

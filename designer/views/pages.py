@@ -1,0 +1,280 @@
+"""The pages people work in: inbox, workflows, an instance's progress, one phase, starting a workflow.
+
+Views read through `engine.selectors` and write through the runtime services; a GET never writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from designer.forms import AssignForm, CommentForm, CompleteForm, StartForm, initial_from
+from designer.views.common import engine_errors
+from engine import selectors
+from engine.errors import FormInvalid, NotFound, ParamsInvalid, PermissionDenied
+from engine.models import InstanceState, SlaStatus, TemplateVersion, VersionState
+from engine.runtime.actors import Actor
+from engine.runtime.human import group_names, phase_complete, role_holders
+from engine.runtime.overrides import can_override_instances, can_override_phases
+from engine.runtime.plans import plan_for
+from engine.runtime.start import start_instance
+
+PAGE_SIZE = 25
+SLA_FILTERS = [
+    (SlaStatus.ON_SCHEDULE, "On schedule"),
+    (SlaStatus.AT_RISK, "At risk"),
+    (SlaStatus.BEHIND_SCHEDULE, "Behind schedule"),
+    (SlaStatus.MISSED, "Missed"),
+    (SlaStatus.MET, "Met"),
+]
+
+
+@login_required
+@require_http_methods(["GET"])
+def inbox(request: HttpRequest) -> HttpResponse:
+    role = request.GET.get("role", "")
+    template = request.GET.get("template", "")
+    sla = request.GET.get("sla", "")
+    box = selectors.inbox_get(user=request.user, role=role, template=template, sla=sla)
+    context = {
+        "inbox": box,
+        "filters": {"role": role, "template": template, "sla": sla},
+        "sla_choices": SLA_FILTERS[:3],
+        "now": timezone.now(),
+    }
+    return render(request, "designer/inbox.html", context)
+
+
+@login_required
+@require_http_methods(["GET"])
+def workflow_list(request: HttpRequest) -> HttpResponse:
+    filters = {name: request.GET.get(name, "").strip() for name in ("state", "template", "sla", "q")}
+    queryset = selectors.instance_list(
+        user=request.user,
+        state=filters["state"],
+        template=filters["template"],
+        sla=filters["sla"],
+        search=filters["q"],
+    )
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page,
+        "instances": [_list_row(instance) for instance in page.object_list],
+        "filters": filters,
+        "query": query.urlencode(),
+        "states": InstanceState.choices,
+        "templates": selectors.template_choices(),
+        "sla_choices": SLA_FILTERS,
+        "can_start": True,
+    }
+    return render(request, "designer/workflow_list.html", context)
+
+
+def _list_row(instance: Any) -> dict[str, Any]:
+    total, finished = instance.phase_total, instance.phase_finished
+    return {
+        "instance": instance,
+        "percent": round(100 * finished / total) if total else 0,
+        "finished": finished,
+        "total": total,
+        "sla": selectors.RANK_SLA.get(instance.sla_rank or 0, ""),
+        "open_runs": instance.open_runs,
+    }
+
+
+@login_required
+@require_http_methods(["GET"])
+@engine_errors
+def workflow_detail(request: HttpRequest, instance_id: Any) -> HttpResponse:
+    now = timezone.now()
+    progress = selectors.instance_progress_get(user=request.user, instance_id=instance_id, now=now)
+    annotate_changes(progress.history)
+    context = {
+        "progress": progress,
+        "instance": progress.instance,
+        "plan": progress.plan,
+        "comment_form": CommentForm(),
+        "now": now,
+        "can_override": can_override_instances(request.user) or can_override_phases(request.user),
+    }
+    return render(request, "designer/workflow_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@engine_errors
+def phase_detail(request: HttpRequest, instance_id: Any, phase_id: str) -> HttpResponse:
+    """The per-phase page; POST submits its form and completes the phase."""
+    now = timezone.now()
+    detail = selectors.phase_detail_get(
+        user=request.user, instance_id=instance_id, phase_id=phase_id, now=now
+    )
+    spec, run = detail.spec, detail.run
+    status = 200
+    form = None
+    if request.method == "POST":
+        form = CompleteForm(spec.form, spec.outcomes, request.POST)
+        if form.is_valid():
+            try:
+                phase_complete(
+                    instance_id=instance_id,
+                    phase_id=phase_id,
+                    user=request.user,
+                    outcome=form.outcome,
+                    data=form.to_json(),
+                )
+            except FormInvalid as exc:
+                form.add_problems(exc.extra.get("errors", {}))
+            else:
+                outcome = form.outcome or ""
+                done = f"{spec.name or phase_id} completed" + (
+                    f" ({outcome})" if len(spec.outcomes) > 1 else ""
+                )
+                messages.success(request, done + ".")
+                return redirect("designer:workflow_detail", instance_id=instance_id)
+        status = 400
+    elif detail.row.can_complete:
+        form = CompleteForm(spec.form, spec.outcomes, initial=initial_from(spec.form, run.data))
+    assign_form = None
+    if detail.row.can_assign:
+        candidates = role_holders(detail.instance, spec.roles)
+        ids = [user.pk for user in candidates]
+        assign_form = AssignForm(
+            candidates=get_user_model().objects.filter(pk__in=ids).order_by("username"),
+            initial={"assignee": run.assignee_id},
+        )
+    annotate_changes(detail.history)
+    context = {
+        "detail": detail,
+        "data_rows": data_rows(spec.form, run.data),
+        "submissions": [
+            (t, data_rows(spec.form, t.metadata.get("data") or (t.metadata.get("after") or {}).get("data")))
+            for t in detail.submissions
+        ],
+        "instance": detail.instance,
+        "plan": detail.plan,
+        "run": run,
+        "spec": spec,
+        "row": detail.row,
+        "form": form,
+        "assign_form": assign_form,
+        "comment_form": CommentForm(),
+        "now": now,
+        "can_override": can_override_phases(request.user),
+        "form_fields": spec.form.get("properties", {}) if spec.form else {},
+    }
+    return render(request, "designer/phase_detail.html", context, status=status)
+
+
+# --- starting a workflow --------------------------------------------------------------------------------
+
+
+def _startable(user: Any) -> list[TemplateVersion]:
+    """The latest published version of each template the user holds a role of (every template for staff)."""
+    versions = TemplateVersion.objects.filter(state=VersionState.PUBLISHED).select_related("template")
+    if not user.is_staff:
+        names = sorted(group_names(user))
+        if not names:
+            return []
+        versions = versions.filter(Q(definition__roles__has_any_keys=names))
+    latest: dict[int, TemplateVersion] = {}
+    for version in versions.order_by("template__key", "-number"):
+        latest.setdefault(version.template_id, version)
+    return list(latest.values())
+
+
+@login_required
+@require_http_methods(["GET"])
+def workflow_start_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "designer/workflow_start_list.html", {"versions": _startable(request.user)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@engine_errors
+def workflow_start(request: HttpRequest, key: str) -> HttpResponse:
+    version = next((v for v in _startable(request.user) if v.template.key == key), None)
+    if version is None:
+        if TemplateVersion.objects.filter(template__key=key, state=VersionState.PUBLISHED).exists():
+            raise PermissionDenied("you hold no role of this workflow")
+        raise NotFound(f"no published workflow {key!r}")
+    plan = plan_for(version)
+    status = 200
+    if request.method == "POST":
+        form = StartForm(plan.params_schema, request.POST)
+        if form.is_valid():
+            try:
+                instance = start_instance(
+                    key,
+                    form.to_json(),
+                    business_key=form.cleaned_data.get("pg_business_key") or None,
+                    actor=Actor.of(request.user),
+                )
+            except ParamsInvalid as exc:
+                for problem in exc.extra.get("errors", []):
+                    field = problem.get("path", "").strip("/").split("/")[0]
+                    form.add_error(field if field in form.fields else None, problem.get("message", ""))
+            else:
+                messages.success(request, f"{plan.name} started.")
+                return redirect("designer:workflow_detail", instance_id=instance.pk)
+        status = 400
+    else:
+        form = StartForm(plan.params_schema)
+    context = {"version": version, "plan": plan, "form": form}
+    return render(request, "designer/workflow_start.html", context, status=status)
+
+
+def phase_url(instance_id: Any, phase_id: str) -> str:
+    return reverse("designer:phase_detail", kwargs={"instance_id": instance_id, "phase_id": phase_id})
+
+
+# --- display helpers ------------------------------------------------------------------------------------
+
+
+def display(value: Any) -> str:
+    """A JSON value as people read it: lists joined, booleans as yes/no, nothing as a dash."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(display(item) for item in value) or "—"
+    if isinstance(value, dict):
+        return ", ".join(f"{key}: {display(item)}" for key, item in value.items()) or "—"
+    return str(value)
+
+
+def data_rows(schema: Any, data: Any) -> list[tuple[str, str]]:
+    """(label, value) for submitted data, in the form's order, labelled by the form's titles."""
+    if not isinstance(data, dict):
+        return []
+    properties = (schema or {}).get("properties") or {}
+    ordered = [key for key in properties if key in data] + [key for key in data if key not in properties]
+    return [(str((properties.get(key) or {}).get("title") or key), display(data[key])) for key in ordered]
+
+
+def annotate_changes(history: list[Any]) -> list[Any]:
+    """Give each audit row `changes`: (what, before, after) from its before/after metadata."""
+    for row in history:
+        meta = row.metadata if isinstance(row.metadata, dict) else {}
+        before, after = meta.get("before"), meta.get("after")
+        changes = []
+        if isinstance(before, dict) or isinstance(after, dict):
+            before, after = before or {}, after or {}
+            for key in list(dict.fromkeys([*before, *after])):
+                if before.get(key) != after.get(key):
+                    changes.append((key, display(before.get(key)), display(after.get(key))))
+        row.changes = changes
+    return history
