@@ -51,6 +51,7 @@ def diff_templates(old: Mapping[str, Any], new: Mapping[str, Any]) -> TemplateDi
         if pid in before and before[pid] != after[pid]:
             keys = sorted(set(before[pid]) | set(after[pid]))
             changed[pid] = [key for key in keys if before[pid].get(key) != after[pid].get(key)]
-    keys = sorted((set(old) | set(new)) - {"phases"}) if isinstance(old, Mapping) and isinstance(new, Mapping) else []
+    both_objects = isinstance(old, Mapping) and isinstance(new, Mapping)
+    keys = sorted((set(old) | set(new)) - {"phases"}) if both_objects else []
     top_level = [key for key in keys if old.get(key) != new.get(key)]
     return TemplateDiff(patch=patch, added=added, removed=removed, changed=changed, top_level=top_level)

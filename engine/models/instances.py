@@ -105,7 +105,9 @@ class AttemptRun(ConcurrentTransitionMixin, models.Model):
     """What a phase run and a map item run share: attempts under a lease, retries, output and errors."""
 
     state = FSMField(choices=PhaseState.choices, default=PhaseState.PENDING, protected=True)
-    attempt = models.PositiveIntegerField(default=0, help_text="attempts so far, counting every round of retries")
+    attempt = models.PositiveIntegerField(
+        default=0, help_text="attempts so far, counting every round of retries"
+    )
     retry_base = models.PositiveIntegerField(
         default=0, help_text="attempts before the last manual retry: the retry policy counts from here"
     )

@@ -7,11 +7,10 @@ the first one's result.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from engine.definition.expressions import ExpressionError
+from engine.definition.expressions import Expression, ExpressionError
 from engine.definition.plan import PhasePlan, Plan
 from engine.models import (
     DeadLetter,
@@ -29,32 +28,43 @@ from engine.runtime.dispatch import AttemptRef, dispatch
 from engine.runtime.failures import error_record
 from engine.runtime.journal import apply_transition, emit_event
 from engine.runtime.plans import plan_for
+from engine.runtime.runbook import RunBook
 
-Runs = dict[str, PhaseRun]
+Runs = RunBook
 
 
 def lock_instance(instance_id: Any) -> WorkflowInstance:
     """Lock the instance row for the rest of the transaction (PostgreSQL; SQLite serialises writers)."""
+    # The definition is only read when the plan is not cached yet; do not decode it on every lock.
     return (
         WorkflowInstance.objects.select_for_update(of=("self",))
         .select_related("version", "template")
+        .defer("version__definition")
         .get(pk=instance_id)
     )
 
 
-def load_runs(instance: WorkflowInstance) -> Runs:
-    return {run.phase_id: run for run in PhaseRun.objects.filter(instance=instance)}
-
-
-def snapshots(runs: Mapping[str, PhaseRun]) -> dict[str, scheduler.PhaseSnapshot]:
-    return {pid: scheduler.PhaseSnapshot(state=run.state, output=run.output) for pid, run in runs.items()}
+def load_runs(instance: WorkflowInstance) -> RunBook:
+    return RunBook(instance)
 
 
 class Advancer:
     """One pass of moving an instance forward, with the instance locked and its runs loaded."""
 
-    def __init__(self, instance: WorkflowInstance, *, actor: Actor, now: datetime, runs: Runs | None = None):
+    def __init__(
+        self,
+        instance: WorkflowInstance,
+        *,
+        actor: Actor,
+        now: datetime,
+        runs: Runs | None = None,
+        keep_local: bool = False,
+        keep_queue: str | None = None,
+    ):
         self.instance = instance
+        # A worker that records a result may keep one newly ready attempt to run itself (see attempts.py).
+        self.keep_local, self.keep_queue = keep_local, keep_queue
+        self.kept: AttemptRef | None = None
         self.plan: Plan = plan_for(instance.version)
         self.runs = runs if runs is not None else load_runs(instance)
         self.actor = actor
@@ -66,7 +76,8 @@ class Advancer:
     def run(self) -> None:
         """Advance until nothing changes; inline phases (gates, choices) can make more phases ready."""
         while self.instance.state == InstanceState.RUNNING:
-            decision = scheduler.next_decision(self.plan, snapshots(self.runs))
+            decision = scheduler.next_decision(self.plan, self.runs.snapshots())
+            self.runs.prefetch([*decision.skipped, *decision.ready])
             for phase_id in decision.skipped:
                 apply_transition(self.runs[phase_id], "skip", actor=self.actor, at=self.now)
             if decision.finished:
@@ -78,7 +89,18 @@ class Advancer:
                 run = self.runs[phase_id]
                 apply_transition(run, "make_ready", actor=self.actor)
                 self.open(run, self.plan.phases[phase_id])
+        self.flush_dispatch()
+
+    def flush_dispatch(self) -> None:
+        if self.keep_local and self.kept is None and self.instance.state == InstanceState.RUNNING:
+            # Only work for the queue this worker consumes: a phase routed elsewhere (say, to GPU workers)
+            # must not run here.
+            local = (ref for ref in self.to_dispatch if not ref.countdown and ref.queue == self.keep_queue)
+            self.kept = next(local, None)
+            if self.kept is not None:
+                self.to_dispatch.remove(self.kept)
         dispatch(self.to_dispatch)
+        self.to_dispatch = []
 
     def open(self, run: PhaseRun, spec: PhasePlan) -> None:
         """Start a phase that just became ready, in the way its type asks for."""
@@ -100,8 +122,11 @@ class Advancer:
             return None
         return self.plan.calendar.due(self.now, spec.sla.duration, business_days=spec.sla.business_days)
 
-    def activation(self, **extra: Any) -> dict[str, Any]:
-        return build_activation(self.instance, self.runs.values(), **extra)
+    def activation(self, *expressions: Expression | None, **extra: Any) -> dict[str, Any]:
+        """What the expressions see; only the phases they read through `steps.<id>` are loaded."""
+        wanted = [pid for e in expressions if e is not None for pid in e.referenced_steps if pid in self.runs]
+        self.runs.prefetch(wanted)
+        return build_activation(self.instance, [self.runs[pid] for pid in dict.fromkeys(wanted)], **extra)
 
     # --- inline phases -------------------------------------------------------------------------------
 
@@ -109,7 +134,7 @@ class Advancer:
         assert spec.check is not None
         apply_transition(run, "open", actor=self.actor, at=self.now, due_at=None)
         try:
-            passed = spec.check.evaluate(self.activation())
+            passed = spec.check.evaluate(self.activation(spec.check))
         except ExpressionError as exc:
             self.fail_phase(run, spec, error_record(category="data", message=f"check: {exc}", at=self.now))
             return
@@ -167,7 +192,7 @@ class Advancer:
 
     def evaluate_choice(self, run: PhaseRun, spec: PhasePlan) -> None:
         apply_transition(run, "open", actor=self.actor, at=self.now, due_at=None)
-        activation = self.activation()
+        activation = self.activation(*(branch.when for branch in spec.choices))
         chosen: tuple[str, ...] = spec.otherwise
         try:
             for branch in spec.choices:
@@ -190,7 +215,7 @@ class Advancer:
         else:
             assert spec.until is not None
             try:
-                wake_at = spec.until.evaluate(self.activation())
+                wake_at = spec.until.evaluate(self.activation(spec.until))
             except ExpressionError as exc:
                 self.fail_phase(
                     run, spec, error_record(category="data", message=f"until: {exc}", at=self.now)
@@ -209,7 +234,7 @@ class Advancer:
         assert spec.items is not None
         apply_transition(run, "open", actor=self.actor, at=self.now, due_at=None)
         try:
-            items = spec.items.evaluate(self.activation())
+            items = spec.items.evaluate(self.activation(spec.items))
         except ExpressionError as exc:
             self.fail_phase(run, spec, error_record(category="data", message=f"items: {exc}", at=self.now))
             return

@@ -28,7 +28,7 @@ from engine.runtime.activation import build_activation, runs_for_activation
 from engine.runtime.actors import Actor
 from engine.runtime.advance import Advancer, load_runs, lock_instance
 from engine.runtime.clock import db_now
-from engine.runtime.dispatch import AttemptRef, keep_one_local, send_to_broker
+from engine.runtime.dispatch import AttemptRef
 from engine.runtime.failures import error_from_exception, error_record
 from engine.runtime.journal import apply_transition, unit_of_work
 from engine.runtime.limits import time_limit
@@ -76,27 +76,25 @@ def lease_for(spec: PhasePlan) -> timedelta:
 
 
 def attempt_run_chain(ref: AttemptRef, *, actor: Actor) -> int:
-    """Run `ref`, then keep running the next attempt its completion made ready, locally, up to a limit."""
-    limit = settings.PHASEGATE["LOCAL_CHAIN_LIMIT"]
-    ran = 0
-    next_ref: AttemptRef | None = ref
-    while next_ref is not None and ran < limit:
-        next_ref = attempt_run(next_ref, actor=actor)
-        ran += 1
-    if next_ref is not None:
-        send_to_broker(next_ref)
-    return ran
+    """Run `ref`, then the attempts its completions make ready, locally, up to LOCAL_CHAIN_LIMIT in a row."""
+    return attempt_run(ref, actor=actor, chain_limit=settings.PHASEGATE["LOCAL_CHAIN_LIMIT"])
 
 
-def attempt_run(ref: AttemptRef, *, actor: Actor) -> AttemptRef | None:
-    """Claim, run and record one attempt. Returns an attempt this worker should run next, if any."""
+def attempt_run(ref: AttemptRef, *, actor: Actor, chain_limit: int = 1) -> int:
+    """Claim, run and record an attempt; returns how many attempts ran.
+
+    With `chain_limit` above one, the transaction that records a result also claims the next attempt it made
+    ready (the first one without a delay), and this worker runs it without a broker round trip.
+    """
     claim = attempt_claim(ref, actor=actor)
-    if claim is None:
-        return None
-    output, error = execute(claim)
-    with keep_one_local() as kept:
-        attempt_record(claim, output=output, error=error, actor=actor)
-    return kept[0] if kept else None
+    ran = 0
+    while claim is not None:
+        output, error = execute(claim)
+        ran += 1
+        _, claim = record_and_claim_next(
+            claim, output=output, error=error, actor=actor, claim_next=ran < chain_limit
+        )
+    return ran
 
 
 # --- claim ----------------------------------------------------------------------------------------------
@@ -238,10 +236,25 @@ def checkpoint(claim: Claim, state: Any) -> None:
 def attempt_record(
     claim: Claim, *, output: dict[str, Any] | None, error: dict[str, Any] | None, actor: Actor
 ) -> bool:
-    """Accept the attempt's result if it still holds the lease; advance the instance. Returns accepted."""
+    """Accept the attempt's result if it still holds the lease and advance the instance; returns accepted."""
+    accepted, _ = record_and_claim_next(claim, output=output, error=error, actor=actor, claim_next=False)
+    return accepted
+
+
+def record_and_claim_next(
+    claim: Claim,
+    *,
+    output: dict[str, Any] | None,
+    error: dict[str, Any] | None,
+    actor: Actor,
+    claim_next: bool,
+) -> tuple[bool, Claim | None]:
+    """Record the result (see attempt_record); with `claim_next`, also claim an attempt it made ready."""
     with unit_of_work():
         instance = lock_instance(claim.instance.pk)
         runs = load_runs(instance)
+        # One query for the run that finished and the phases its completion may open.
+        runs.prefetch([claim.spec.id, *plan_for(instance.version).successors[claim.spec.id]])
         phase_run = runs[claim.spec.id]
         run: PhaseRun | ItemRun = phase_run
         if isinstance(claim.run, ItemRun):
@@ -252,15 +265,43 @@ def attempt_record(
                 claim.spec.id,
                 claim.run.attempt,
             )
-            return False
-        advancer = Advancer(instance, actor=actor, now=db_now(), runs=runs)
+            return False, None
+        advancer = Advancer(
+            instance, actor=actor, now=db_now(), runs=runs, keep_local=claim_next, keep_queue=claim.spec.queue
+        )
         if error is None and output is not None:
             _succeed(advancer, phase_run, run, output)
         else:
             assert error is not None
             handle_attempt_failure(advancer, phase_run, run, error)
         advancer.run()
-    return True
+        next_claim = claim_kept(advancer, actor) if advancer.kept else None
+    return True, next_claim
+
+
+def claim_kept(advancer: Advancer, actor: Actor) -> Claim | None:
+    """Claim the attempt the advancer kept for this worker, in the transaction that made it ready."""
+    ref = advancer.kept
+    assert ref is not None
+    run: PhaseRun | ItemRun | None = (
+        ItemRun.objects.get(pk=ref.item_run_id) if ref.item_run_id else advancer.runs.by_pk(ref.phase_run_id)
+    )
+    if run is None or run.state != PhaseState.READY:
+        return None
+    phase_id = run.phase_id if isinstance(run, PhaseRun) else advancer.runs.phase_id_of(run.phase_run_id)
+    spec = advancer.plan.phases[phase_id]
+    token, now = str(uuid.uuid4()), advancer.now
+    apply_transition(
+        run,
+        "claim_attempt",
+        actor=actor,
+        token=token,
+        owner=actor.label,
+        at=now,
+        lease_expires_at=now + lease_for(spec),
+        metadata={"attempt": run.attempt + 1},
+    )
+    return Claim(ref=ref, instance=advancer.instance, spec=spec, run=run, token=token, claimed_at=now)
 
 
 def _succeed(

@@ -1,16 +1,13 @@
 """Sending "run attempt N now" to workers, after the transaction that made it ready commits.
 
-Everything goes through `dispatch()`. A worker that just finished an attempt can ask to keep one of the
-attempts its own commit made ready (`keep_one_local()`): it runs that one itself without a broker round trip,
-and the rest go to the broker as usual. Losing a message only delays work: the due-work sweep re-sends
-ready attempts that nobody claimed.
+Everything goes through `dispatch()`. (A worker that records a result may instead claim one attempt the
+result made ready in the same transaction and run it itself: see attempts.py.) Losing a message only delays
+work: the due-work sweep re-sends ready attempts that nobody claimed.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -26,15 +23,6 @@ class AttemptRef:
     countdown: float | None = None
 
 
-class _Local(threading.local):
-    def __init__(self) -> None:
-        self.keeping = False
-        self.kept: list[AttemptRef] = []
-
-
-_local = _Local()
-
-
 def dispatch(refs: Sequence[AttemptRef]) -> None:
     """Send the refs once the current transaction commits (at once outside a transaction)."""
     if refs:
@@ -43,12 +31,6 @@ def dispatch(refs: Sequence[AttemptRef]) -> None:
 
 
 def _send(refs: list[AttemptRef]) -> None:
-    if _local.keeping and not _local.kept:
-        for position, ref in enumerate(refs):
-            if not ref.countdown:
-                _local.kept.append(ref)
-                refs = refs[:position] + refs[position + 1 :]
-                break
     for ref in refs:
         send_to_broker(ref)
 
@@ -68,13 +50,3 @@ def celery_send(ref: AttemptRef) -> None:
         queue=ref.queue or settings.CELERY_TASK_DEFAULT_QUEUE,
         countdown=ref.countdown,
     )
-
-
-@contextmanager
-def keep_one_local() -> Iterator[list[AttemptRef]]:
-    """Within the block, the first dispatched ref without a delay is kept for the caller instead of sent."""
-    _local.keeping, _local.kept = True, []
-    try:
-        yield _local.kept
-    finally:
-        _local.keeping = False

@@ -95,7 +95,7 @@ def instance_retry(*, instance_id: Any, actor: Actor, reason: str) -> None:
     with locked(instance_id, actor) as adv:
         _require(adv.instance, "retry", "retry the instance")
         apply_transition(adv.instance, "retry", actor=actor, reason=reason, at=adv.now)
-        for phase_id in scheduler.blocking_failures(adv.plan, {p: r.state for p, r in adv.runs.items()}):
+        for phase_id in scheduler.blocking_failures(adv.plan, adv.runs.states()):
             _retry_phase(adv, adv.runs[phase_id], reason)
         _redispatch_ready(adv)
 
@@ -169,14 +169,14 @@ def _revive(adv: Advancer, reason: str) -> None:
     """A failed instance whose blocking failures are all dealt with runs again."""
     if adv.instance.state != InstanceState.FAILED:
         return
-    states = {p: r.state for p, r in adv.runs.items()}
+    states = adv.runs.states()
     if len(scheduler.blocking_failures(adv.plan, states)) <= 1:
         apply_transition(adv.instance, "retry", actor=adv.actor, reason=reason, at=adv.now)
 
 
 def reopen_phases(adv: Advancer, target: str, *, reason: str) -> list[str]:
     """Reset `target` and every phase after it that had started; they run again. History stays."""
-    states = {p: r.state for p, r in adv.runs.items()}
+    states = adv.runs.states()
     reset = scheduler.reopen_set(adv.plan, target, states)
     for phase_id in reversed(reset):  # downstream first, so nothing is made ready against a stale upstream
         run = adv.runs[phase_id]
@@ -196,7 +196,7 @@ def phase_reopen(*, instance_id: Any, phase_id: str, actor: Actor, reason: str) 
             raise TransitionRejected(f"cannot reopen {phase_id}: it has not started")
         reset = reopen_phases(adv, phase_id, reason=reason)
         if adv.instance.state == InstanceState.FAILED and not scheduler.blocking_failures(
-            adv.plan, {p: r.state for p, r in adv.runs.items()}
+            adv.plan, adv.runs.states()
         ):
             apply_transition(adv.instance, "retry", actor=actor, reason=reason, at=adv.now)
         return reset

@@ -18,9 +18,9 @@ def deliver_signal(*, instance_id: Any, name: str, payload: dict[str, Any] | Non
     """
     with locked(instance_id, actor) as adv:
         waiting = [
-            run
-            for run in adv.runs.values()
-            if run.state == PhaseState.WAITING and adv.plan.phases[run.phase_id].signal == name
+            adv.runs[phase_id]
+            for phase_id, state in adv.runs.states().items()
+            if state == PhaseState.WAITING and adv.plan.phases[phase_id].signal == name
         ]
         if not waiting:
             raise Conflict(f"no phase of this instance is waiting for signal {name!r}", signal=name)

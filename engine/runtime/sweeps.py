@@ -69,7 +69,7 @@ def wait_elapsed(*, instance_id: object, phase_run_id: int) -> None:
     with unit_of_work():
         instance = lock_instance(instance_id)
         runs = load_runs(instance)
-        run = next((r for r in runs.values() if r.pk == phase_run_id), None)
+        run = runs.by_pk(phase_run_id)
         now = db_now()
         if run is None or run.state != PhaseState.WAITING or not run.next_run_at or run.next_run_at > now:
             return

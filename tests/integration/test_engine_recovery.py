@@ -43,7 +43,7 @@ def test_duplicate_delivery_of_the_same_message_runs_the_activity_once(broker):
     assert first is not None and second is None
     output, error = execute(first)
     assert attempt_record(first, output=output, error=error, actor=Actor(label="worker:a"))
-    assert attempt_run(ref, actor=Actor(label="worker:c")) is None  # a third delivery, after completion
+    assert attempt_run(ref, actor=Actor(label="worker:c")) == 0  # a third delivery, after completion
     run = PhaseRun.objects.get(instance=instance, phase_id="work")
     assert (run.state, run.attempt) == ("completed", 1)
     claims = Transition.objects.filter(instance=instance, phase_id="work", name="claim_attempt").count()

@@ -583,11 +583,12 @@ def test_advancing_one_phase_costs_the_same_queries_whatever_the_template_size(b
         return sum(1 for query in captured.captured_queries if not query["sql"].startswith(control))
 
     # claim: lock the run, read the clock, claim it, audit row, outbox event (5); record: lock the instance,
-    # read its runs, read the clock, complete the run, make the next one ready, audit rows, outbox events (7).
-    assert (queries_for_one_step(3), queries_for_one_step(60)) == (12, 12)
+    # read every phase's state, read the finished run and its successors, read the clock, complete the run,
+    # make the next one ready, audit rows, outbox events (8).
+    assert (queries_for_one_step(3), queries_for_one_step(60)) == (13, 13)
 
 
 def test_a_ref_for_a_missing_run_does_nothing(broker):
     from engine.runtime.attempts import attempt_run
 
-    assert attempt_run(AttemptRef(987654), actor=Actor(label="worker:x")) is None
+    assert attempt_run(AttemptRef(987654), actor=Actor(label="worker:x")) == 0

@@ -1,0 +1,87 @@
+"""The phase runs of one instance, read lazily: light states for every phase, full rows only on demand.
+
+Advancing one phase must not cost more as the template grows. The scheduler needs every phase's state
+(one narrow query); the transitions need full rows only for the phases they touch, fetched in one batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+
+from engine.models import PhaseRun, PhaseState, WorkflowInstance
+from engine.runtime import scheduler
+
+
+class RunBook(Mapping[str, PhaseRun]):
+    """A mapping of phase id to PhaseRun that loads rows on first use."""
+
+    def __init__(self, instance: WorkflowInstance) -> None:
+        self.instance = instance
+        rows = PhaseRun.objects.filter(instance=instance).values_list("phase_id", "pk", "state", "phase_type")
+        self._light = {phase_id: (pk, state, phase_type) for phase_id, pk, state, phase_type in rows}
+        self._loaded: dict[str, PhaseRun] = {}
+
+    # --- Mapping -------------------------------------------------------------------------------------
+
+    def __getitem__(self, phase_id: str) -> PhaseRun:
+        if phase_id not in self._loaded:
+            if phase_id not in self._light:
+                raise KeyError(phase_id)
+            self.prefetch([phase_id])
+        return self._loaded[phase_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._light)
+
+    def __len__(self) -> int:
+        return len(self._light)
+
+    def values(self) -> list[PhaseRun]:  # type: ignore[override]
+        self.prefetch(self._light)
+        return [self._loaded[phase_id] for phase_id in self._light]
+
+    def items(self) -> list[tuple[str, PhaseRun]]:  # type: ignore[override]
+        self.prefetch(self._light)
+        return [(phase_id, self._loaded[phase_id]) for phase_id in self._light]
+
+    # --- cheap reads ---------------------------------------------------------------------------------
+
+    def state(self, phase_id: str) -> str:
+        loaded = self._loaded.get(phase_id)
+        return loaded.state if loaded is not None else self._light[phase_id][1]
+
+    def states(self) -> dict[str, str]:
+        return {phase_id: self.state(phase_id) for phase_id in self._light}
+
+    def by_pk(self, pk: int) -> PhaseRun | None:
+        phase_id = next((pid for pid, (run_pk, _, _) in self._light.items() if run_pk == pk), None)
+        return None if phase_id is None else self[phase_id]
+
+    def phase_id_of(self, pk: int) -> str:
+        return next(pid for pid, (run_pk, _, _) in self._light.items() if run_pk == pk)
+
+    def prefetch(self, phase_ids: Iterable[str]) -> None:
+        """Load the full rows of these phases in one query (those not loaded yet)."""
+        missing = [pid for pid in phase_ids if pid not in self._loaded and pid in self._light]
+        if missing:
+            for run in PhaseRun.objects.filter(instance=self.instance, phase_id__in=missing):
+                self._loaded[run.phase_id] = run
+
+    def adopt(self, run: PhaseRun) -> None:
+        """Use this already-loaded object for its phase (so two copies of one row never diverge)."""
+        self._loaded[run.phase_id] = run
+
+    def snapshots(self) -> dict[str, scheduler.PhaseSnapshot]:
+        """What the scheduler needs: every state, and the output of each completed choice (all it reads)."""
+        choices = [
+            pid
+            for pid, (_, _, phase_type) in self._light.items()
+            if phase_type == "choice" and self.state(pid) == PhaseState.COMPLETED
+        ]
+        self.prefetch(choices)
+        return {
+            pid: scheduler.PhaseSnapshot(
+                self.state(pid), self._loaded[pid].output if pid in choices else None
+            )
+            for pid in self._light
+        }
