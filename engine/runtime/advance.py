@@ -31,6 +31,7 @@ from engine.runtime.plans import plan_for
 from engine.runtime.runbook import RunBook
 
 Runs = RunBook
+FAILED = object()  # what Advancer.evaluate returns when the expression failed the phase
 
 
 def lock_instance(instance_id: Any) -> WorkflowInstance:
@@ -130,19 +131,30 @@ class Advancer:
 
     # --- inline phases -------------------------------------------------------------------------------
 
-    def evaluate_gate(self, run: PhaseRun, spec: PhasePlan) -> None:
-        assert spec.check is not None
-        apply_transition(run, "open", actor=self.actor, at=self.now, due_at=None)
+    def evaluate(
+        self, run: PhaseRun, spec: PhasePlan, field: str, expected: type | tuple[type, ...], what: str
+    ) -> Any:
+        """Evaluate the phase's expression `field`; on an error or a wrong type, fail the phase (`data`).
+
+        Returns FAILED when it failed the phase.
+        """
+        expression: Expression = getattr(spec, field)
         try:
-            passed = spec.check.evaluate(self.activation(spec.check))
+            value = expression.evaluate(self.activation(expression))
         except ExpressionError as exc:
-            self.fail_phase(run, spec, error_record(category="data", message=f"check: {exc}", at=self.now))
-            return
-        if not isinstance(passed, bool):
-            message = f"check must give true or false, not {type(passed).__name__}"
+            self.fail_phase(run, spec, error_record(category="data", message=f"{field}: {exc}", at=self.now))
+            return FAILED
+        if not isinstance(value, expected):
+            message = f"{field} must give {what}, not {type(value).__name__}"
             self.fail_phase(run, spec, error_record(category="data", message=message, at=self.now))
-            return
-        self.record_gate(run, spec, passed=passed, values=self.gate_values(spec))
+            return FAILED
+        return value
+
+    def evaluate_gate(self, run: PhaseRun, spec: PhasePlan) -> None:
+        apply_transition(run, "open", actor=self.actor, at=self.now, due_at=None)
+        passed = self.evaluate(run, spec, "check", bool, "true or false")
+        if passed is not FAILED:
+            self.record_gate(run, spec, passed=passed, values=self.gate_values(spec))
 
     def gate_values(self, spec: PhasePlan) -> dict[str, Any]:
         """The values a CEL gate looked at, for the record."""
@@ -213,17 +225,8 @@ class Advancer:
         if spec.duration is not None:
             wake_at = self.now + spec.duration
         else:
-            assert spec.until is not None
-            try:
-                wake_at = spec.until.evaluate(self.activation(spec.until))
-            except ExpressionError as exc:
-                self.fail_phase(
-                    run, spec, error_record(category="data", message=f"until: {exc}", at=self.now)
-                )
-                return
-            if not isinstance(wake_at, datetime):
-                message = f"until must give a timestamp, not {type(wake_at).__name__}"
-                self.fail_phase(run, spec, error_record(category="data", message=message, at=self.now))
+            wake_at = self.evaluate(run, spec, "until", datetime, "a timestamp")
+            if wake_at is FAILED:
                 return
         if wake_at <= self.now:
             apply_transition(run, "complete", actor=self.actor, output={}, at=self.now)
@@ -233,14 +236,8 @@ class Advancer:
     def start_map(self, run: PhaseRun, spec: PhasePlan) -> None:
         assert spec.items is not None
         apply_transition(run, "open", actor=self.actor, at=self.now, due_at=None)
-        try:
-            items = spec.items.evaluate(self.activation(spec.items))
-        except ExpressionError as exc:
-            self.fail_phase(run, spec, error_record(category="data", message=f"items: {exc}", at=self.now))
-            return
-        if not isinstance(items, list):
-            message = f"items must give a list, not {type(items).__name__}"
-            self.fail_phase(run, spec, error_record(category="data", message=message, at=self.now))
+        items = self.evaluate(run, spec, "items", list, "a list")
+        if items is FAILED:
             return
         if not items:
             apply_transition(

@@ -122,19 +122,32 @@ def attempt_claim(ref: AttemptRef, *, actor: Actor) -> Claim | None:
                 return None  # a duplicate delivery, or a retry that is not due yet
             phase_id = run.phase_id if isinstance(run, PhaseRun) else run.phase_run.phase_id
             spec = plan_for(instance.version).phases[phase_id]
-            token = str(uuid.uuid4())
-            apply_transition(
-                run,
-                "claim_attempt",
-                actor=actor,
-                token=token,
-                owner=actor.label,
-                at=now,
-                lease_expires_at=now + lease_for(spec),
-                metadata={"attempt": run.attempt + 1},
-            )
+            return take_lease(ref, instance, spec, run, actor=actor, now=now)
     except ConcurrentTransition:
         return None  # another worker claimed it between our read and our write
+
+
+def take_lease(
+    ref: AttemptRef,
+    instance: WorkflowInstance,
+    spec: PhasePlan,
+    run: PhaseRun | ItemRun,
+    *,
+    actor: Actor,
+    now: datetime,
+) -> Claim:
+    """Claim a ready run for this worker under a new lease token (inside the caller's unit of work)."""
+    token = str(uuid.uuid4())
+    apply_transition(
+        run,
+        "claim_attempt",
+        actor=actor,
+        token=token,
+        owner=actor.label,
+        at=now,
+        lease_expires_at=now + lease_for(spec),
+        metadata={"attempt": run.attempt + 1},
+    )
     return Claim(ref=ref, instance=instance, spec=spec, run=run, token=token, claimed_at=now)
 
 
@@ -290,18 +303,7 @@ def claim_kept(advancer: Advancer, actor: Actor) -> Claim | None:
         return None
     phase_id = run.phase_id if isinstance(run, PhaseRun) else advancer.runs.phase_id_of(run.phase_run_id)
     spec = advancer.plan.phases[phase_id]
-    token, now = str(uuid.uuid4()), advancer.now
-    apply_transition(
-        run,
-        "claim_attempt",
-        actor=actor,
-        token=token,
-        owner=actor.label,
-        at=now,
-        lease_expires_at=now + lease_for(spec),
-        metadata={"attempt": run.attempt + 1},
-    )
-    return Claim(ref=ref, instance=advancer.instance, spec=spec, run=run, token=token, claimed_at=now)
+    return take_lease(ref, advancer.instance, spec, run, actor=actor, now=advancer.now)
 
 
 def _succeed(
