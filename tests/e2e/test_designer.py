@@ -474,6 +474,18 @@ def test_two_hundred_phases_open_lay_out_once_and_stay_usable(page, admin_user):
     assert page.evaluate("pgDesigner.canvas.layouts") == 1
     moved = document_in_browser(page)["phases"][100]
     assert set(moved["ui"]) == {"x", "y"}
+
+    # Adding and connecting a phase places the new box without laying out the other 200 again.
+    page.locator(".pg-palette-item[data-type=wait]").click()
+    phase_panel(page).get_by_label("Depends on").select_option("p199")
+    phase_panel(page).get_by_label("Duration", exact=True).fill("PT5M")
+    expect(page.locator("#pg-canvas .pg-node")).to_have_count(201)
+    expect(page.locator('#pg-canvas .pg-edge-g[data-from="p199"][data-to="wait_1"]')).to_have_count(1)
+    assert page.evaluate("pgDesigner.canvas.layouts") == 1
+    assert overlapping_boxes(page) == []
+    # The same graph coming back from the JSON view keeps its layout.
+    page.evaluate('pgDesigner.store.replace(JSON.parse(JSON.stringify(pgDesigner.store.doc)), "json")')
+    assert page.evaluate("pgDesigner.canvas.layouts") == 1
     expect(page.locator("#pg-problem-count")).to_have_text("0")
     assert page.js_errors == []
 

@@ -17,10 +17,15 @@ export const NODE_W = 184;
 export const NODE_H = 60;
 export const PHASE_MIME = "application/x-phasegate-phase-type";
 const NAME_CHARS = 25;
+// Above this many phases a full layered layout takes long enough to feel (dagre: ~1 s for 200 phases), so
+// an edit that adds a phase or an arrow places only what is new; "Auto layout" still lays out everything.
+const INCREMENTAL_ABOVE = 80;
 const MIN_ZOOM = 0.05;
 const MAX_ZOOM = 2.5;
 let canvasCount = 0;
 
+const overlapping = (a, b) =>
+  a.x < b.x + NODE_W + 8 && b.x < a.x + NODE_W + 8 && a.y < b.y + NODE_H + 8 && b.y < a.y + NODE_H + 8;
 const truncate = (text, n) => (text.length > n ? text.slice(0, n - 1) + "…" : text);
 const isNumber = (value) => typeof value === "number" && Number.isFinite(value);
 
@@ -68,7 +73,12 @@ export class Canvas {
     container.append(this.svg);
     container.classList.toggle("pg-editable", this.editable);
     this.bindEvents();
-    for (const type of ["change", "select", "problems"]) store.addEventListener(type, () => this.render());
+    store.addEventListener("change", (event) => {
+      // An opened file or "Auto layout" deserves a whole new layout.
+      if (["load", "relayout"].includes(event.detail.source)) this.layoutKey = null;
+      this.render();
+    });
+    for (const type of ["select", "problems"]) store.addEventListener(type, () => this.render());
   }
 
   // --- Rendering -------------------------------------------------------------------------------------
@@ -88,19 +98,33 @@ export class Canvas {
       }
     });
 
-    const key = uids.join(",") + "|" + edges.map((e) => `${e.from}>${e.to}`).join(",");
-    const relayout = key !== this.layoutKey;
+    // The layout is keyed by phase id (and occurrence, for duplicates) rather than by object, so that the same
+    // graph re-parsed from the JSON view keeps its layout instead of being laid out again.
+    const seen = new Map();
+    const keys = phases.map((phase, i) => {
+      if (typeof phase.id !== "string") return `#${uids[i]}`;
+      const n = (seen.get(phase.id) || 0) + 1;
+      seen.set(phase.id, n);
+      return n === 1 ? phase.id : `${phase.id}#${n}`;
+    });
+    const keyOf = new Map(uids.map((uid, i) => [uid, keys[i]]));
+    const layoutEdges = edges.map((e) => [keyOf.get(e.from), keyOf.get(e.to)]);
+    const layoutKey = JSON.stringify([keys, layoutEdges]);
+    const relayout = layoutKey !== this.layoutKey;
     const before = relayout && this.layoutKey !== null ? new Map(this.positions) : null;
-    if (relayout) {
+    if (relayout && before && keys.length > INCREMENTAL_ABOVE) {
+      this.auto = this.placeNew(keys, uids, layoutEdges, before);
+      this.incrementalLayouts = (this.incrementalLayouts || 0) + 1;
+    } else if (relayout) {
       const started = performance.now();
       const size = { width: NODE_W, height: NODE_H, direction: this.direction };
-      this.auto = layeredLayout(uids, edges.map((e) => [e.from, e.to]), size);
-      this.layoutKey = key;
+      this.auto = layeredLayout(keys, layoutEdges, size);
       this.layouts = (this.layouts || 0) + 1;
       this.lastLayoutMs = performance.now() - started;
     }
+    this.layoutKey = layoutKey;
 
-    const placed = this.place(phases, uids);
+    const placed = this.place(phases, uids, keys);
     const problemCounts = this.problemCounts();
     const selection = store.selection;
     const live = new Set();
@@ -171,10 +195,40 @@ export class Canvas {
   }
 
   /**
+   * Keep every laid-out box where it is and put each new one after its dependencies (or under everything),
+   * clear of the others: the cheap alternative to a whole layout for large graphs.
+   */
+  placeNew(keys, uids, edges, before) {
+    const auto = new Map();
+    keys.forEach((key, i) => {
+      const kept = this.auto.get(key) || before.get(uids[i]); // a renamed phase stays where it was shown
+      if (kept) auto.set(key, kept);
+    });
+    const taken = [...auto.values()];
+    const deps = new Map();
+    for (const [from, to] of edges) deps.set(to, [...(deps.get(to) || []), from]);
+    const lr = this.direction === "LR";
+    const left = taken.length ? Math.min(...taken.map((p) => p.x)) : 16;
+    const bottom = taken.length ? Math.max(...taken.map((p) => p.y)) : 16;
+    for (const key of keys) {
+      if (auto.has(key)) continue;
+      const placed = (deps.get(key) || []).map((dep) => auto.get(dep)).filter(Boolean);
+      let p;
+      if (placed.length && lr) p = { x: Math.max(...placed.map((q) => q.x)) + NODE_W + 70, y: placed[0].y };
+      else if (placed.length) p = { x: placed[0].x, y: Math.max(...placed.map((q) => q.y)) + NODE_H + 46 };
+      else p = { x: left, y: bottom + NODE_H + 40 };
+      for (let guard = 0; guard < 1000 && taken.some((q) => overlapping(p, q)); guard++) p = { x: p.x, y: p.y + NODE_H + 16 };
+      auto.set(key, p);
+      taken.push(p);
+    }
+    return auto;
+  }
+
+  /**
    * Where each box goes: where the person put it (`ui.x`, `ui.y`), else where the layout put it, moved down
    * out of the way of any box placed by hand so that no two boxes overlap.
    */
-  place(phases, uids) {
+  place(phases, uids, keys) {
     const placed = new Map();
     const pinned = [];
     const loose = [];
@@ -184,17 +238,17 @@ export class Canvas {
         placed.set(uids[i], { x: ui.x, y: ui.y });
         pinned.push({ x: ui.x, y: ui.y });
       } else {
-        loose.push(uids[i]);
+        loose.push(i);
       }
     });
-    const overlaps = (a, b) => a.x < b.x + NODE_W + 8 && b.x < a.x + NODE_W + 8 && a.y < b.y + NODE_H + 8 && b.y < a.y + NODE_H + 8;
-    for (const uid of loose) {
-      let p = { ...(this.auto.get(uid) || { x: 0, y: 0 }) };
+    for (const i of loose) {
+      const auto = this.auto.get(keys[i]) || { x: 0, y: 0 };
+      let p = { ...auto };
       if (pinned.length) {
-        for (let guard = 0; guard < 1000 && pinned.some((q) => overlaps(p, q)); guard++) p = { x: p.x, y: p.y + NODE_H + 16 };
-        if (p.y !== this.auto.get(uid)?.y) pinned.push(p); // moved boxes must not be covered by later ones
+        for (let guard = 0; guard < 1000 && pinned.some((q) => overlapping(p, q)); guard++) p = { x: p.x, y: p.y + NODE_H + 16 };
+        if (p.y !== auto.y) pinned.push(p); // moved boxes must not be covered by later ones
       }
-      placed.set(uid, p);
+      placed.set(uids[i], p);
     }
     return placed;
   }

@@ -247,7 +247,7 @@ export class Store extends EventTarget {
       delete phase.ui.y;
       if (!Object.keys(phase.ui).length) delete phase.ui;
     }
-    this.changed("canvas", true);
+    this.changed("relayout", true);
   }
 
   /** Give a phase a new id and follow it in every reference to the old one. */
