@@ -1,14 +1,333 @@
-"""Admin for instances: their phases and their audit trail, read-only."""
+"""Admin for instances and phase runs: read-only records, plus overrides that each ask for a reason.
+
+Overrides are forms on an object's page (`…/override/<action>/`) and bulk actions on the lists (with an
+intermediate page for the reason). They need `engine.override_workflowinstance` (suspend, resume, cancel,
+retry an instance) or `engine.override_phaserun` (force-complete, skip, reassign, extend SLA, reopen,
+retry, edit data). They call `engine.runtime.overrides`, which records the administrator, the reason and
+what changed; an override that races a worker or a person shows a message, never a 500. The audit trail is
+read-only.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from engine.admin.common import ReadOnlyInline, pretty_json
+from engine.errors import EngineError, FormInvalid
 from engine.models import PhaseRun, Transition, WorkflowInstance
+from engine.runtime import overrides
+from engine.runtime.plans import plan_for
+
+RACE_MESSAGE = "someone else changed it first (a worker or a person); reload and look again"
+
+# --- forms ----------------------------------------------------------------------------------------------
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=2000,
+        help_text="Required. It is kept in the audit trail with your name.",
+    )
+
+
+class ReassignForm(ReasonForm):
+    assignee = forms.ModelChoiceField(
+        queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
+        required=False,
+        empty_label="— nobody (unassign) —",
+        help_text="Anyone, whether or not they hold the phase's roles.",
+    )
+
+
+class ExtendSlaForm(ReasonForm):
+    due_at = forms.DateTimeField(
+        label="New due time",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="In the server's time zone.",
+    )
+
+
+class ForceCompleteForm(ReasonForm):
+    outcome = forms.ChoiceField(required=False, help_text="For a human phase; its first outcome by default.")
+    data = forms.JSONField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
+        help_text="For a human phase: form data as JSON, checked against the phase's form. Empty keeps it.",
+    )
+
+
+class DataEditForm(ReasonForm):
+    data = forms.JSONField(
+        widget=forms.Textarea(attrs={"rows": 10, "cols": 70}), help_text="Checked against the form."
+    )
+
+
+# --- the overrides --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Override:
+    """One override: its label, what it does, its form and the service call."""
+
+    label: str
+    description: str
+    form: type[ReasonForm]
+    apply: Callable[[Any, Any, dict[str, Any]], Any]  # (object, user, cleaned data)
+    bulk: bool = True
+
+
+def _phase_call(service: Callable[..., Any], **fields: str) -> Callable[[PhaseRun, Any, dict[str, Any]], Any]:
+    def apply(run: PhaseRun, user: Any, data: dict[str, Any]) -> Any:
+        extra = {name: data.get(key) for name, key in fields.items()}
+        return service(
+            instance_id=run.instance_id, phase_id=run.phase_id, user=user, reason=data["reason"], **extra
+        )
+
+    return apply
+
+
+def _instance_call(service: Callable[..., Any]) -> Callable[[WorkflowInstance, Any, dict[str, Any]], Any]:
+    def apply(instance: WorkflowInstance, user: Any, data: dict[str, Any]) -> Any:
+        return service(instance_id=instance.pk, user=user, reason=data["reason"])
+
+    return apply
+
+
+PHASE_OVERRIDES: dict[str, Override] = {
+    "force_complete": Override(
+        "Force-complete",
+        "Complete the phase whatever it is doing; the phases after it start.",
+        ForceCompleteForm,
+        _phase_call(overrides.phase_force_complete, outcome="outcome", data="data"),
+    ),
+    "skip": Override(
+        "Skip",
+        "Skip the phase; the phases after it run as if a choice had skipped it.",
+        ReasonForm,
+        _phase_call(overrides.phase_skip),
+    ),
+    "reassign": Override(
+        "Reassign",
+        "Hand the open phase to someone else, or to nobody.",
+        ReassignForm,
+        _phase_call(overrides.phase_reassign, assignee="assignee"),
+        bulk=False,
+    ),
+    "extend_sla": Override(
+        "Extend SLA",
+        "Give the open phase a new due time; its SLA status follows.",
+        ExtendSlaForm,
+        _phase_call(overrides.phase_sla_extend, due_at="due_at"),
+        bulk=False,
+    ),
+    "reopen": Override(
+        "Reopen",
+        "Reset the phase and every phase after it that had started; they run again. History stays.",
+        ReasonForm,
+        _phase_call(overrides.phase_reopen),
+    ),
+    "retry": Override(
+        "Retry",
+        "Run the failed phase again.",
+        ReasonForm,
+        _phase_call(overrides.phase_retry),
+    ),
+    "edit_data": Override(
+        "Edit submitted data",
+        "Correct what a person submitted on this completed phase.",
+        DataEditForm,
+        _phase_call(overrides.phase_data_edit, data="data"),
+        bulk=False,
+    ),
+}
+
+INSTANCE_OVERRIDES: dict[str, Override] = {
+    "suspend": Override(
+        "Suspend",
+        "Stop the instance: nothing new starts, and SLA time stops counting, until it is resumed.",
+        ReasonForm,
+        _instance_call(overrides.instance_suspend),
+    ),
+    "resume": Override(
+        "Resume",
+        "Run the instance again; due times move out by the time it was suspended.",
+        ReasonForm,
+        _instance_call(overrides.instance_resume),
+    ),
+    "cancel": Override(
+        "Cancel",
+        "Cancel the instance and every phase that has not finished.",
+        ReasonForm,
+        _instance_call(overrides.instance_cancel),
+    ),
+    "retry": Override(
+        "Retry",
+        "Run the failed phases of the failed instance again.",
+        ReasonForm,
+        _instance_call(overrides.instance_retry),
+    ),
+}
+
+
+def _run_override(request: HttpRequest, override: Override, obj: Any, data: dict[str, Any]) -> str | None:
+    """Apply one override: None when it worked, else the message to show (FormInvalid is re-raised)."""
+    try:
+        override.apply(obj, request.user, data)
+    except FormInvalid:
+        raise
+    except EngineError as exc:
+        return exc.message
+    except (ConcurrentTransition, TransitionNotAllowed):
+        return RACE_MESSAGE
+    return None
+
+
+class OverrideAdminMixin:
+    """Override forms on the object page and bulk actions with a reason, for one model's admin."""
+
+    override_permission: str = ""
+    override_table: dict[str, Override] = {}
+
+    def has_override_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.has_perm(self.override_permission))
+
+    def get_urls(self) -> list[Any]:
+        info = self.model._meta.app_label, self.model._meta.model_name  # type: ignore[attr-defined]
+        view = self.admin_site.admin_view(self.override_view)  # type: ignore[attr-defined]
+        return [
+            path("<path:object_id>/override/<str:action>/", view, name=f"{info[0]}_{info[1]}_override"),
+            *super().get_urls(),  # type: ignore[misc]
+        ]
+
+    def override_url(self, obj: Any, action: str) -> str:
+        info = self.model._meta.app_label, self.model._meta.model_name  # type: ignore[attr-defined]
+        return reverse(f"admin:{info[0]}_{info[1]}_override", args=[obj.pk, action])
+
+    def change_url(self, obj: Any) -> str:
+        info = self.model._meta.app_label, self.model._meta.model_name  # type: ignore[attr-defined]
+        return reverse(f"admin:{info[0]}_{info[1]}_change", args=[obj.pk])
+
+    def override_form(self, override: Override, obj: Any, data: Any = None) -> ReasonForm:
+        return override.form(data)
+
+    def override_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        override = self.override_table.get(action)
+        if override is None:
+            raise DjangoPermissionDenied("no such override")
+        if not self.has_override_permission(request):
+            raise DjangoPermissionDenied("this override needs the permission " + self.override_permission)
+        obj = get_object_or_404(self.get_queryset(request), pk=object_id)  # type: ignore[attr-defined]
+        status = 200
+        if request.method == "POST":
+            form = self.override_form(override, obj, request.POST)
+            if form.is_valid():
+                try:
+                    problem = _run_override(request, override, obj, form.cleaned_data)
+                except FormInvalid as exc:
+                    for field, problems in exc.extra.get("errors", {}).items():
+                        for message in problems:
+                            target = (
+                                field if field in form.fields else ("data" if "data" in form.fields else None)
+                            )
+                            prefix = f"{field}: " if target == "data" and field not in ("", "data") else ""
+                            form.add_error(target, prefix + message)
+                    status = 400
+                else:
+                    if problem is None:
+                        self.message_user(request, f"{override.label}: done for {obj}.", messages.SUCCESS)  # type: ignore[attr-defined]
+                        return HttpResponseRedirect(self.change_url(obj))
+                    self.message_user(request, f"{override.label} refused: {problem}", messages.ERROR)  # type: ignore[attr-defined]
+                    status = 409
+            else:
+                status = 400
+        else:
+            form = self.override_form(override, obj)
+        context = {
+            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            "title": f"{override.label}: {obj}",
+            "override": override,
+            "object": obj,
+            "form": form,
+            "opts": self.model._meta,  # type: ignore[attr-defined]
+            "change_url": self.change_url(obj),
+        }
+        return TemplateResponse(request, "designer/admin/override.html", context, status=status)
+
+    def bulk_override(self, request: HttpRequest, queryset: Any, action: str) -> HttpResponse | None:
+        """An admin action: ask for the reason on an intermediate page, then apply to each selected object."""
+        override = self.override_table[action]
+        form = ReasonForm(request.POST if request.POST.get("apply") else None)
+        if request.POST.get("apply") and form.is_valid():
+            done = 0
+            for obj in queryset:
+                try:
+                    problem = _run_override(request, override, obj, form.cleaned_data)
+                except FormInvalid as exc:
+                    problem = exc.message
+                if problem is None:
+                    done += 1
+                else:
+                    self.message_user(
+                        request, f"{override.label} refused for {obj}: {problem}", messages.ERROR
+                    )  # type: ignore[attr-defined]
+            if done:
+                self.message_user(
+                    request, f"{override.label}: done for {done} of {len(queryset)}.", messages.SUCCESS
+                )  # type: ignore[attr-defined]
+            return None
+        context = {
+            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            "title": f"{override.label}: {len(queryset)} selected",
+            "override": override,
+            "objects": list(queryset),
+            "form": form,
+            "action": request.POST.get("action", ""),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "opts": self.model._meta,  # type: ignore[attr-defined]
+        }
+        return TemplateResponse(request, "designer/admin/override_bulk.html", context)
+
+    def override_links(self, request: HttpRequest, obj: Any) -> list[tuple[str, str]]:
+        if obj is None or not self.has_override_permission(request):
+            return []
+        return [(o.label, self.override_url(obj, key)) for key, o in self.override_table.items()]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        obj = self.get_object(request, object_id)  # type: ignore[attr-defined]
+        extra = {**(extra_context or {}), "override_links": self.override_links(request, obj)}
+        return super().change_view(request, object_id, form_url, extra)  # type: ignore[misc]
+
+
+def _bulk_action(key: str, label: str) -> Any:
+    def action(self: OverrideAdminMixin, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+        return self.bulk_override(request, queryset, key)
+
+    action.__name__ = f"override_{key}"
+    return admin.action(description=f"{label} selected…", permissions=["override"])(action)
+
+
+# --- instances ------------------------------------------------------------------------------------------
 
 
 class PhaseRunInline(ReadOnlyInline):
@@ -20,14 +339,27 @@ class PhaseRunInline(ReadOnlyInline):
 
 class TransitionInline(ReadOnlyInline):
     model = Transition
-    fields = ("created_at", "phase_id", "name", "source", "target", "actor_label", "reason")
+    fields = (
+        "created_at",
+        "phase_id",
+        "round",
+        "name",
+        "source",
+        "target",
+        "actor_label",
+        "reason",
+        "metadata",
+    )
     readonly_fields = fields
     ordering = ("id",)
     verbose_name_plural = "audit trail"
 
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).filter(item_run__isnull=True)
+
 
 @admin.register(WorkflowInstance)
-class WorkflowInstanceAdmin(admin.ModelAdmin):
+class WorkflowInstanceAdmin(OverrideAdminMixin, admin.ModelAdmin):
     list_display = ("id", "template", "business_key", "state", "created_at", "finished_at")
     list_filter = ("state", "template")
     search_fields = ("id", "business_key", "template__key")
@@ -45,15 +377,26 @@ class WorkflowInstanceAdmin(admin.ModelAdmin):
         "suspended_seconds",
         "params_pretty",
         "error_pretty",
+        "progress_page",
     )
     exclude = ("params", "error")
     inlines = [PhaseRunInline, TransitionInline]
+    change_form_template = "designer/admin/change_form.html"
+    override_permission = overrides.INSTANCE_PERMISSION
+    override_table = INSTANCE_OVERRIDES
+    actions = [_bulk_action(key, o.label) for key, o in INSTANCE_OVERRIDES.items() if o.bulk]
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).select_related("template", "version")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # everything changes through the overrides, never by editing fields
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_view_permission(request, obj) or self.has_override_permission(request)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -65,3 +408,118 @@ class WorkflowInstanceAdmin(admin.ModelAdmin):
     @admin.display(description="error")
     def error_pretty(self, obj: WorkflowInstance) -> str:
         return pretty_json(obj.error) if obj.error else "—"
+
+    @admin.display(description="progress page")
+    def progress_page(self, obj: WorkflowInstance) -> str:
+        url = reverse("designer:workflow_detail", kwargs={"instance_id": obj.pk})
+        return format_html('<a href="{}">{}</a>', url, url)
+
+
+# --- phase runs -----------------------------------------------------------------------------------------
+
+
+class PhaseTransitionInline(ReadOnlyInline):
+    model = Transition
+    fk_name = "phase_run"
+    fields = ("created_at", "round", "name", "source", "target", "actor_label", "reason", "metadata")
+    readonly_fields = fields
+    ordering = ("id",)
+    verbose_name_plural = "audit trail of this phase"
+
+
+@admin.register(PhaseRun)
+class PhaseRunAdmin(OverrideAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "phase_id",
+        "instance",
+        "phase_type",
+        "state",
+        "round",
+        "assignee",
+        "due_at",
+        "sla_status",
+    )
+    list_filter = ("state", "phase_type", "sla_status")
+    search_fields = ("phase_id", "instance__business_key", "instance__id", "assignee__username")
+    list_select_related = ("instance__template", "assignee")
+    readonly_fields = (
+        "instance",
+        "phase_id",
+        "phase_type",
+        "state",
+        "round",
+        "attempt",
+        "assignee",
+        "claimed_at",
+        "completed_by",
+        "outcome",
+        "data_pretty",
+        "activated_at",
+        "due_at",
+        "at_risk_at",
+        "sla_status",
+        "escalated_at",
+        "next_run_at",
+        "started_at",
+        "finished_at",
+        "output_pretty",
+        "error_pretty",
+        "progress_page",
+    )
+    fields = readonly_fields
+    inlines = [PhaseTransitionInline]
+    change_form_template = "designer/admin/change_form.html"
+    override_permission = overrides.PHASE_PERMISSION
+    override_table = PHASE_OVERRIDES
+    actions = [_bulk_action(key, o.label) for key, o in PHASE_OVERRIDES.items() if o.bulk]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_view_permission(request, obj) or self.has_override_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def override_form(self, override: Override, obj: Any, data: Any = None) -> ReasonForm:
+        form = override.form(data, initial=self._initial(override, obj))
+        if isinstance(form, ForceCompleteForm):
+            outcomes = self._outcomes(obj)
+            form.fields["outcome"].choices = [("", "—")] + [(o, o) for o in outcomes]
+        return form
+
+    def _outcomes(self, run: PhaseRun) -> tuple[str, ...]:
+        spec = plan_for(run.instance.version).phases.get(run.phase_id)
+        return spec.outcomes if spec is not None and spec.type == "human" else ()
+
+    def _initial(self, override: Override, run: PhaseRun) -> dict[str, Any]:
+        if override.form is DataEditForm:
+            return {"data": run.data or {}}
+        if override.form is ReassignForm:
+            return {"assignee": run.assignee_id}
+        if override.form is ExtendSlaForm and run.due_at:
+            return {"due_at": run.due_at}
+        return {}
+
+    @admin.display(description="data")
+    def data_pretty(self, obj: PhaseRun) -> str:
+        return pretty_json(obj.data) if obj.data is not None else "—"
+
+    @admin.display(description="output")
+    def output_pretty(self, obj: PhaseRun) -> str:
+        return pretty_json(obj.output) if obj.output is not None else "—"
+
+    @admin.display(description="error")
+    def error_pretty(self, obj: PhaseRun) -> str:
+        return pretty_json(obj.error) if obj.error else "—"
+
+    @admin.display(description="phase page")
+    def progress_page(self, obj: PhaseRun) -> str:
+        url = reverse(
+            "designer:phase_detail", kwargs={"instance_id": obj.instance_id, "phase_id": obj.phase_id}
+        )
+        return format_html('<a href="{}">{}</a>', url, url)

@@ -54,7 +54,13 @@ def dt_testing(db: None) -> dict[str, Any]:
 
 
 @pytest.fixture
-def people(db: None) -> dict[str, Any]:
+def fast_passwords(settings: Any) -> None:
+    """The default hasher is slow on purpose; tests that create users need no such protection."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def people(db: None, fast_passwords: None) -> dict[str, Any]:
     """One user per role of dt_testing, a second tester, someone with no role, staff with and without rights."""
     for role in ("tester", "test_manager", "cdo"):
         Group.objects.get_or_create(name=role)
