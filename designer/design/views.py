@@ -15,7 +15,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.admin import ModelAdmin
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -100,7 +100,7 @@ class DesignerPageView(DesignerView):
             versions = selectors.template_versions(template=template)
             version = selectors.version_to_open(versions, number=number)
             if number is not None and version is None:
-                return HttpResponse(status=404)
+                raise Http404(f"{template.key} has no version {number}")
             document = (
                 version.definition
                 if version
@@ -285,7 +285,7 @@ class CompareView(DesignerView):
         template = get_object_or_404(WorkflowTemplate, pk=template_id)
         versions = selectors.template_versions(template=template)
         if not versions:
-            return HttpResponse(status=404)
+            raise Http404(f"{template.key} has no versions to compare")
         by_id = {v.pk: v for v in versions}
         new = by_id.get(_int(request.GET.get("new"))) or versions[0]
         older = [v for v in versions if v.number < new.number]

@@ -14,7 +14,7 @@ from django.urls import reverse
 from engine.activities import activity_names
 from engine.models import TemplateVersion, VersionState
 from engine.services.templates import template_draft_save, template_load, template_validate
-from tests.factories import UserFactory
+from tests.factories import UserFactory, WorkflowTemplateFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -590,3 +590,23 @@ def test_publish_action_in_the_version_admin_still_works():
 
     draft.refresh_from_db()
     assert draft.state == VersionState.PUBLISHED
+
+
+def test_designer_page_of_a_missing_version_is_not_found(viewer):
+    published = template_load(document=valid_document(), publish=True).version
+
+    response = client_for(viewer).get(
+        reverse("admin:engine_workflowtemplate_design_version", args=[published.template_id, 7])
+    )
+
+    assert response.status_code == 404
+
+
+def test_compare_of_a_template_without_versions_is_not_found(viewer):
+    template = WorkflowTemplateFactory()
+
+    response = client_for(viewer).get(
+        reverse("admin:engine_workflowtemplate_design_compare", args=[template.pk])
+    )
+
+    assert response.status_code == 404
