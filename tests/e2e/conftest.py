@@ -24,7 +24,8 @@ CHROMIUM_ARGS = [
 
 
 def chromium_path() -> str | None:
-    return os.environ.get("PHASEGATE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    return os.environ.get("PHASEGATE_CHROMIUM") or found
 
 
 @pytest.fixture(scope="session")
