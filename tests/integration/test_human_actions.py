@@ -1,5 +1,7 @@
 """Human work through the services: claim, release, assign, complete with form data, rework, comment."""
 
+# ruff: noqa: F811  (pytest fixtures imported from test_human_helpers are parameters here)
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""Fixtures and helpers shared by the phase-work tests (human actions, SLAs, overrides, pages). No tests here."""
+"""Fixtures and helpers shared by the phase-work tests (human, SLA, overrides, pages). No tests here."""
 
 from __future__ import annotations
 
@@ -29,8 +29,11 @@ def load(document: dict[str, Any]) -> None:
     template_load(document=document, publish=True)
 
 
-def start(key: str = "dt_testing", params: dict[str, Any] | None = None, user: Any = None) -> WorkflowInstance:
-    return start_instance(key, params if params is not None else {"report_id": 7}, actor=Actor.of(user))
+def start(
+    key: str = "dt_testing", params: dict[str, Any] | None = None, user: Any = None
+) -> WorkflowInstance:
+    params = params if params is not None else {"report_id": 7}
+    return start_instance(key, params, actor=Actor.of(user))
 
 
 def run_of(instance: WorkflowInstance, phase_id: str) -> PhaseRun:
@@ -42,7 +45,8 @@ def states(instance: WorkflowInstance) -> dict[str, str]:
 
 
 def grant(user: Any, *codenames: str) -> Any:
-    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="engine", codename__in=codenames))
+    found = Permission.objects.filter(content_type__app_label="engine", codename__in=codenames)
+    user.user_permissions.add(*found)
     return type(user).objects.get(pk=user.pk)  # drop the permission cache
 
 
@@ -61,7 +65,7 @@ def fast_passwords(settings: Any) -> None:
 
 @pytest.fixture
 def people(db: None, fast_passwords: None) -> dict[str, Any]:
-    """One user per role of dt_testing, a second tester, someone with no role, staff with and without rights."""
+    """A user per role of dt_testing, a second tester, one with no role, staff, and a superuser."""
     for role in ("tester", "test_manager", "cdo"):
         Group.objects.get_or_create(name=role)
     found = {
