@@ -1,8 +1,8 @@
-"""Reads behind the API: what a user may see, and the querysets the views serialize.
+"""Reads behind the API: the querysets the views serialize, and what a user may see.
 
-Instance visibility is the same rule as the pages: staff see everything; others see the instances they
-started, the instances of templates that declare a role named like one of their groups, and the instances
-that give them (or one of their groups) a role.
+Instance visibility is the pages' rule, from `engine.selectors`: staff see everything; others see the
+instances they started, the instances of templates that declare a role named like one of their groups, and
+the instances that give them (or one of their groups) a role.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from django.db.models import Count, Max, Q, QuerySet
 
 from engine.errors import NotFound
 from engine.models import (
+    Comment,
     DeadLetter,
     GateResult,
     PhaseRun,
-    RoleAssignment,
     TemplateVersion,
     Transition,
     VersionState,
@@ -24,6 +24,7 @@ from engine.models import (
     WorkflowTemplate,
 )
 from engine.models.states import UNFINISHED_INSTANCE_STATES
+from engine.selectors import instance_visible_q, instances_visible_to
 
 # Numbers and ids in paths are bounded before they reach the database (SQLite overflows past 2**63).
 MAX_NUMBER = 2**31 - 1
@@ -79,30 +80,8 @@ def version_get(*, key: str, number: int) -> TemplateVersion:
 # --- instances ------------------------------------------------------------------------------------------
 
 
-def _group_names(user: Any) -> list[str]:
-    return list(user.groups.values_list("name", flat=True))
-
-
-def instance_visible_q(user: Any) -> Q | None:
-    """The filter for instances `user` may see, or None when they may see all of them."""
-    if user.is_staff:
-        return None
-    names = _group_names(user)
-    assigned = RoleAssignment.objects.filter(Q(user=user) | Q(group__name__in=names)).values("instance_id")
-    visible = Q(started_by=user) | Q(pk__in=assigned)
-    if names:
-        visible |= Q(version__definition__roles__has_any_keys=names)
-    return visible
-
-
-def instances_visible_to(user: Any) -> QuerySet[WorkflowInstance]:
-    queryset = WorkflowInstance.objects.all()
-    visible = instance_visible_q(user)
-    return queryset if visible is None else queryset.filter(visible)
-
-
 def instance_is_visible(*, user: Any, instance_id: Any) -> bool:
-    if user.is_staff:
+    if instance_visible_q(user) is None:
         return True
     return instances_visible_to(user).filter(pk=instance_id).exists()
 
@@ -178,6 +157,14 @@ def phase_gate_results(run: PhaseRun) -> QuerySet[GateResult]:
 
 def phase_dead_letters(run: PhaseRun) -> QuerySet[DeadLetter]:
     return dead_letter_queryset().filter(phase_run=run)
+
+
+def phase_comments(run: PhaseRun) -> QuerySet[Comment]:
+    return (
+        Comment.objects.filter(phase_run=run)
+        .select_related("author", "phase_run")
+        .order_by("created_at", "id")
+    )
 
 
 # --- dead letters ---------------------------------------------------------------------------------------

@@ -182,6 +182,20 @@ class DeadLetterSerializer(serializers.Serializer):
         ref_name = "DeadLetter"
 
 
+class CommentSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    instance = serializers.UUIDField(source="instance_id", read_only=True)
+    phase_id = serializers.CharField(
+        source="phase_run.phase_id", read_only=True, allow_null=True, default=None
+    )
+    author = username("author")
+    body = serializers.CharField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+
+    class Meta:
+        ref_name = "Comment"
+
+
 class PhaseRunDetailSerializer(PhaseRunSummarySerializer):
     instance = serializers.UUIDField(source="instance_id", read_only=True)
     output = serializers.JSONField(read_only=True, allow_null=True)
@@ -192,6 +206,7 @@ class PhaseRunDetailSerializer(PhaseRunSummarySerializer):
     items = serializers.SerializerMethodField(help_text="map items of the current round, counted by state")
     gate_results = serializers.SerializerMethodField()
     dead_letters = serializers.SerializerMethodField()
+    comments = serializers.SerializerMethodField()
 
     class Meta:
         ref_name = "PhaseRun"
@@ -209,6 +224,10 @@ class PhaseRunDetailSerializer(PhaseRunSummarySerializer):
     @extend_schema_field(DeadLetterSerializer(many=True))
     def get_dead_letters(self, run: Any) -> list[dict[str, Any]]:
         return DeadLetterSerializer(selectors.phase_dead_letters(run), many=True).data
+
+    @extend_schema_field(CommentSerializer(many=True))
+    def get_comments(self, run: Any) -> list[dict[str, Any]]:
+        return CommentSerializer(selectors.phase_comments(run), many=True).data
 
 
 class InstanceSummarySerializer(serializers.Serializer):

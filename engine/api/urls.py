@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from engine.api.views import dead_letters, instances, templates
+from engine.api.views import dead_letters, instances, phases, templates
 
 app_name = "api"
 
@@ -37,11 +37,19 @@ urlpatterns = [
     path(INSTANCE + "resume/", instances.InstanceResumeView.as_view(), name="instance-resume"),
     path(INSTANCE + "retry/", instances.InstanceRetryView.as_view(), name="instance-retry"),
     path(INSTANCE + "signals/<str:name>/", instances.SignalView.as_view(), name="instance-signal"),
-    # phases
-    path(PHASE, instances.PhaseDetailView.as_view(), name="phase-detail"),
-    path(PHASE + "retry/", instances.PhaseRetryView.as_view(), name="phase-retry"),
-    path(PHASE + "skip/", instances.PhaseSkipView.as_view(), name="phase-skip"),
-    path(PHASE + "reopen/", instances.PhaseReopenView.as_view(), name="phase-reopen"),
+    # phases: detail, human work, administrator overrides
+    path(PHASE, phases.PhaseDetailView.as_view(), name="phase-detail"),
+    path(PHASE + "claim/", phases.PhaseClaimView.as_view(), name="phase-claim"),
+    path(PHASE + "release/", phases.PhaseReleaseView.as_view(), name="phase-release"),
+    path(PHASE + "assign/", phases.PhaseAssignView.as_view(), name="phase-assign"),
+    path(PHASE + "complete/", phases.PhaseCompleteView.as_view(), name="phase-complete"),
+    path(PHASE + "comment/", phases.PhaseCommentView.as_view(), name="phase-comment"),
+    path(PHASE + "retry/", phases.PhaseRetryView.as_view(), name="phase-retry"),
+    path(PHASE + "skip/", phases.PhaseSkipView.as_view(), name="phase-skip"),
+    path(PHASE + "reopen/", phases.PhaseReopenView.as_view(), name="phase-reopen"),
+    path(PHASE + "force-complete/", phases.PhaseForceCompleteView.as_view(), name="phase-force-complete"),
+    path(PHASE + "reassign/", phases.PhaseReassignView.as_view(), name="phase-reassign"),
+    path(PHASE + "extend-sla/", phases.PhaseExtendSlaView.as_view(), name="phase-extend-sla"),
     # dead letters
     path("dead-letters/", dead_letters.DeadLetterListView.as_view(), name="dead-letter-list"),
     path(DEAD_LETTER, dead_letters.DeadLetterDetailView.as_view(), name="dead-letter-detail"),

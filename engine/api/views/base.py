@@ -10,8 +10,10 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from engine.api import selectors
 from engine.api.parsers import LimitedJSONParser
 from engine.api.serializers import ErrorSerializer
+from engine.models import WorkflowInstance
 from engine.runtime.actors import Actor
 
 ERROR_MEANINGS = {
@@ -71,3 +73,12 @@ class ListView(generics.ListAPIView):
     def is_schema_run(self) -> bool:
         """drf-spectacular builds the view without a real request to learn its model."""
         return getattr(self, "swagger_fake_view", False)
+
+
+class VisibleInstance:
+    """Loads the instance of the URL: 404 when it does not exist, 403 when the user may not see it."""
+
+    def visible_instance(self, request: Request, pk: Any) -> WorkflowInstance:
+        instance = selectors.instance_get(instance_id=pk)
+        self.check_object_permissions(request, instance)  # type: ignore[attr-defined]
+        return instance

@@ -1,4 +1,4 @@
-"""Instances: list, start, detail, history, operations; their phases; signals to waiting phases."""
+"""Instances: list, start, detail, history, operations (the administrator overrides), signals."""
 
 from __future__ import annotations
 
@@ -14,28 +14,26 @@ from rest_framework.response import Response
 
 from engine.api import selectors
 from engine.api.filters import InstanceFilter
-from engine.api.permissions import CanOverrideInstance, CanOverridePhase, CanSeeInstance, CanStartInstance
+from engine.api.permissions import CanOverrideInstance, CanSeeInstance, CanStartInstance
 from engine.api.serializers import (
     InstanceDetailSerializer,
     InstanceSummarySerializer,
-    PhaseRunDetailSerializer,
     ReasonInputSerializer,
     TransitionSerializer,
 )
-from engine.api.views.base import ApiView, ListView, PermissionsByMethod, actor_of, errors, validated
+from engine.api.views.base import (
+    ApiView,
+    ListView,
+    PermissionsByMethod,
+    VisibleInstance,
+    actor_of,
+    errors,
+    validated,
+)
 from engine.models import Transition, WorkflowInstance
-from engine.runtime import operations
+from engine.runtime import overrides
 from engine.runtime.signals import deliver_signal
 from engine.runtime.start import start_instance
-
-
-class VisibleInstance:
-    """Loads the instance of the URL: 404 when it does not exist, 403 when the user may not see it."""
-
-    def visible_instance(self, request: Request, pk: Any) -> WorkflowInstance:
-        instance = selectors.instance_get(instance_id=pk)
-        self.check_object_permissions(request, instance)  # type: ignore[attr-defined]
-        return instance
 
 
 class InstanceListView(PermissionsByMethod, ListView):
@@ -147,85 +145,32 @@ class InstanceOperationView(VisibleInstance, ApiView):
     def post(self, request: Request, pk: Any) -> Response:
         self.visible_instance(request, pk)
         data = validated(ReasonInputSerializer, request.data)
-        type(self).operation(instance_id=pk, actor=actor_of(request), reason=data["reason"])
+        type(self).operation(instance_id=pk, user=request.user, reason=data["reason"])
         return Response(InstanceDetailSerializer(selectors.instance_get(instance_id=pk)).data)
 
 
 class InstanceCancelView(InstanceOperationView):
     """Cancel the instance and its open phases."""
 
-    operation = operations.instance_cancel
+    operation = overrides.instance_cancel
 
 
 class InstanceSuspendView(InstanceOperationView):
     """Suspend a running instance: attempts already running finish, nothing new starts until resume."""
 
-    operation = operations.instance_suspend
+    operation = overrides.instance_suspend
 
 
 class InstanceResumeView(InstanceOperationView):
     """Resume a suspended instance; phases whose failure suspended it are retried."""
 
-    operation = operations.instance_resume
+    operation = overrides.instance_resume
 
 
 class InstanceRetryView(InstanceOperationView):
     """Run a failed instance's failed phases again."""
 
-    operation = operations.instance_retry
-
-
-# --- phases ---------------------------------------------------------------------------------------------
-
-
-class PhaseDetailView(VisibleInstance, ApiView):
-    """One phase run: its state, output, form data, definition, map items, gate results and dead letters."""
-
-    permission_classes = [IsAuthenticated, CanSeeInstance]
-
-    @extend_schema(responses={200: PhaseRunDetailSerializer, **errors(403, 404)})
-    def get(self, request: Request, pk: Any, phase_id: str) -> Response:
-        instance = self.visible_instance(request, pk)
-        return Response(
-            PhaseRunDetailSerializer(selectors.phase_get(instance=instance, phase_id=phase_id)).data
-        )
-
-
-class PhaseOperationView(VisibleInstance, ApiView):
-    permission_classes = [IsAuthenticated, CanOverridePhase, CanSeeInstance]
-    operation: ClassVar[Callable[..., Any]]
-
-    @extend_schema(
-        request=ReasonInputSerializer,
-        responses={200: PhaseRunDetailSerializer, **errors(400, 403, 404, 409)},
-    )
-    def post(self, request: Request, pk: Any, phase_id: str) -> Response:
-        instance = self.visible_instance(request, pk)
-        data = validated(ReasonInputSerializer, request.data)
-        type(self).operation(
-            instance_id=pk, phase_id=phase_id, actor=actor_of(request), reason=data["reason"]
-        )
-        return Response(
-            PhaseRunDetailSerializer(selectors.phase_get(instance=instance, phase_id=phase_id)).data
-        )
-
-
-class PhaseRetryView(PhaseOperationView):
-    """Run a failed phase again; a failed instance goes back to running."""
-
-    operation = operations.phase_retry
-
-
-class PhaseSkipView(PhaseOperationView):
-    """Skip a phase; the phases after it run as if a choice had skipped it."""
-
-    operation = operations.phase_skip
-
-
-class PhaseReopenView(PhaseOperationView):
-    """Reset a phase and every phase after it that had started; they run again and the history stays."""
-
-    operation = operations.phase_reopen
+    operation = overrides.instance_retry
 
 
 # --- signals --------------------------------------------------------------------------------------------
