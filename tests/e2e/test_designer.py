@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission
 from playwright.sync_api import expect
 
 from engine.models import TemplateVersion, VersionState
-from engine.services.templates import template_draft_save, template_load
+from engine.services.templates import template_draft_save, template_load, template_validate
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -653,3 +653,41 @@ def test_every_phase_type_is_filled_in_from_the_property_panel(page, admin_user)
     expect(page.locator("#pg-state")).to_have_text("published · read-only")
     assert TemplateVersion.objects.get(template__key="all_types").state == VersionState.PUBLISHED
     assert page.js_errors == []
+
+
+def test_every_problem_reaches_the_page_with_its_pointer_and_its_box(page, admin_user):
+    document = json.loads((EXAMPLES / "dt_testing.json").read_text())
+    phases = document["phases"]
+    phases[0]["roles"] = ["ghost"]  # unknown_role
+    phases[1]["depends_on"] = ["planning", "nowhere"]  # unknown_phase
+    phases[2]["sla"]["duration"] = "P1Y"  # bad_duration
+    phases[3]["form"] = {"type": "nonsense"}  # bad_form_schema
+    phases[1]["on_outcome"] = {"rework": {"reopen": "testing"}}  # reopen_target_not_upstream
+    phases[4]["outcomes"] = ["ok"]
+    phases[4]["on_outcome"] = {"redo": {"reopen": "planning"}}  # bad_outcome
+    document["calendar"]["timezone"] = "Mars/Olympus"  # bad_calendar
+    expected = [(p.path, p.code) for p in template_validate(document)]
+    assert len({code for _, code in expected}) == 7
+    version = template_draft_save(document=document).version
+    admin_login(page, admin_user.username)
+    open_designer(page, design_url(version.template_id))
+
+    listed = page.eval_on_selector_all(
+        "#pg-problem-list .pg-problem", "els => els.map(e => [e.dataset.path, e.dataset.code])"
+    )
+    assert [tuple(item) for item in listed] == expected
+    expect(page.locator("#pg-problem-count")).to_have_text(str(len(expected)))
+    for index in {int(path.split("/")[2]) for path, _ in expected if path.startswith("/phases/")}:
+        expect(node(page, phases[index]["id"])).to_have_class(re.compile(r"\bpg-has-problem\b"))
+    expect(node(page, "observations")).not_to_have_class(re.compile(r"\bpg-has-problem\b"))
+
+    page.locator('.pg-problem[data-path="/calendar/timezone"]').click()
+    expect(page.locator("#pg-template-panel")).to_be_visible()
+    expect(page.locator('#pg-template-panel .pg-field[data-path="/calendar/timezone"]')).to_have_class(
+        re.compile(r"\bpg-invalid\b")
+    )
+    page.locator('.pg-problem[data-path="/phases/2/sla/duration"]').click()
+    expect(node(page, "sample_selection")).to_have_class(re.compile(r"\bpg-selected\b"))
+    expect(phase_panel(page).locator('.pg-field[data-path="/phases/2/sla/duration"]')).to_contain_text(
+        "bad_duration"
+    )
