@@ -77,6 +77,27 @@ def endpoints(world: dict) -> dict[str, list[dict]]:
     reason = {f"/api/instances/{i}/{op}/": WRONG_REASON for op in ("cancel", "suspend", "resume", "retry")}
     reason |= {f"/api/instances/{i}/phases/draft/{op}/": WRONG_REASON for op in ("retry", "skip", "reopen")}
     reason |= {f"/api/dead-letters/{d}/{op}/": WRONG_REASON for op in ("retry", "discard")}
+    phase = f"/api/instances/{i}/phases/draft/"
+    human = {
+        phase + "claim/": [],
+        phase + "release/": [{"reason": ["x"]}, {"reason": {"a": 1}}],
+        phase + "assign/": [{"assignee": ["x"]}, {"assignee": "ghost"}, {"assignee": 5}, {}],
+        phase + "complete/": [{"data": [1]}, {"data": "x"}, {"outcome": ["a"]}, {"reason": []}],
+        phase + "comment/": [{"body": ["x"]}, {"body": ""}, {"body": None}, {}, {"body": "x" * 10_001}],
+        phase + "force-complete/": [
+            *WRONG_REASON,
+            {"reason": "x", "data": [1]},
+            {"reason": "x", "outcome": {}},
+        ],
+        phase + "reassign/": [*WRONG_REASON, {"reason": "x"}, {"reason": "x", "assignee": ["a"]}],
+        phase + "extend-sla/": [
+            *WRONG_REASON,
+            {"reason": "x"},
+            {"reason": "x", "due_at": "tomorrow"},
+            {"reason": "x", "due_at": 5},
+            {"reason": "x", "due_at": "2020-01-01T00:00:00Z"},
+        ],
+    }
     return {
         "/api/templates/": [{"key": 5, "name": "x"}, {"key": None}, {"key": ["review"]}],
         "/api/templates/review/versions/2/publish/": [],
@@ -94,6 +115,7 @@ def endpoints(world: dict) -> dict[str, list[dict]]:
         ],
         f"/api/instances/{i}/signals/go/": [],
         **reason,
+        **human,
     }
 
 
@@ -174,9 +196,11 @@ def test_unknown_ids_in_post_urls_are_404(world, admin):
         "/api/instances/00000000-0000-0000-0000-000000000000/cancel/",
         "/api/instances/not-a-uuid/cancel/",
         f"/api/instances/{world['review'].pk}/phases/nope/skip/",
+        f"/api/instances/{world['review'].pk}/phases/nope/claim/",
+        f"/api/instances/{world['review'].pk}/phases/nope/comment/",
         "/api/dead-letters/99999999999999999999/retry/",
     ):
-        response = admin.post(url, {"reason": "x"}, format="json")
+        response = admin.post(url, {"reason": "x", "body": "x"}, format="json")
         assert response.status_code == 404, url
         if "not-a-uuid" not in url:  # no route at all: Django's own 404
             assert_error(response, status=404)
