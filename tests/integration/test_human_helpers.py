@@ -85,6 +85,7 @@ def db_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """The engine reads the database's clock, which time-machine cannot move; read Django's instead."""
     import engine.runtime.clock as clock
 
+    original = clock.db_now
     for name, module in list(sys.modules.items()):
-        if name.startswith("engine.") and getattr(module, "db_now", None) is clock.db_now:
+        if name.startswith("engine.") and getattr(module, "db_now", None) is original:
             monkeypatch.setattr(module, "db_now", timezone.now)
