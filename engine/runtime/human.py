@@ -390,7 +390,16 @@ def _advance_and_prime(adv: Advancer) -> None:
     from engine.runtime.sla import sla_prime
 
     adv.run()
-    sla_prime([run for run in adv.runs.values() if run.state == PhaseState.ACTIVE], adv.plan)
+    sla_prime(active_human_runs(adv), adv.plan)
+
+
+def active_human_runs(adv: Advancer) -> list[PhaseRun]:
+    """The open human phases of the instance, loading only their rows."""
+    return [
+        adv.runs[phase_id]
+        for phase_id, state in adv.runs.states().items()
+        if state == PhaseState.ACTIVE and adv.plan.phases[phase_id].type == "human"
+    ]
 
 
 def comment_add(*, instance_id: Any, user: Any, body: str, phase_id: str | None = None) -> Comment:

@@ -21,7 +21,7 @@ from engine.models import DeadLetter, DeadLetterState, InstanceState, ItemRun, P
 from engine.runtime import operations, scheduler
 from engine.runtime.actors import Actor
 from engine.runtime.advance import Advancer
-from engine.runtime.human import form_problems, outcome_for
+from engine.runtime.human import active_human_runs, form_problems, outcome_for
 from engine.runtime.journal import apply_transition, record
 from engine.runtime.operations import locked, reopen_phases
 from engine.runtime.sla import sla_due_change, sla_prime, sla_refresh
@@ -81,7 +81,7 @@ def _revive(adv: Advancer, reason: str) -> None:
     """A failed instance with no failure left that stops it runs again."""
     if adv.instance.state != InstanceState.FAILED:
         return
-    if not scheduler.blocking_failures(adv.plan, {p: r.state for p, r in adv.runs.items()}):
+    if not scheduler.blocking_failures(adv.plan, adv.runs.states()):
         apply_transition(adv.instance, "retry", actor=adv.actor, reason=reason, at=adv.now)
 
 
@@ -144,7 +144,7 @@ def phase_force_complete(
             reopen_phases(adv, target, reason=reason)
         _revive(adv, reason)
         adv.run()
-        sla_prime([r for r in adv.runs.values() if r.state == PhaseState.ACTIVE], adv.plan)
+        sla_prime(active_human_runs(adv), adv.plan)
         return run
 
 
