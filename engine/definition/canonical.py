@@ -7,9 +7,22 @@ import json
 from typing import Any
 
 
+def normalised(value: Any) -> Any:
+    """JSON Schema's view of equality: 2.0 and 2 are the same number (a browser writes 2.0 back as 2)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: normalised(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [normalised(item) for item in value]
+    return value
+
+
 def canonical_json(document: Any) -> str:
     """Sorted keys, no insignificant white space, UTF-8 as is: equal documents give equal text."""
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return json.dumps(
+        normalised(document), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def checksum(document: Any) -> str:
