@@ -592,3 +592,43 @@ def test_a_ref_for_a_missing_run_does_nothing(broker):
     from engine.runtime.attempts import attempt_run
 
     assert attempt_run(AttemptRef(987654), actor=Actor(label="worker:x")) == 0
+
+
+def test_an_attempt_running_past_its_timeout_fails_as_transient_and_is_retried(broker, tmp_path):
+    publish(
+        template(
+            "slow",
+            {
+                "id": "slow",
+                "type": "task",
+                "activity": "test.sleep",
+                "timeout": "PT1S",
+                "retry": {"max_attempts": 2, "initial_interval": "PT0S"},
+                "input": {"marker": f'"{tmp_path / "m"}"', "seconds": "30"},
+            },
+        )
+    )
+    instance = start_instance("slow", {})
+    broker.drain()  # the first attempt sleeps past its timeout; the retry (no delay) does not sleep
+    assert reload(instance).state == "completed"
+    assert PhaseRun.objects.get(instance=instance).attempt == 2
+    retry = Transition.objects.get(instance=instance, name="wait_retry")
+    assert retry.reason == "the attempt ran longer than its timeout of 0:00:01"
+
+
+def test_wait_until_a_timestamp_from_cel(broker):
+    publish(template("until", {"id": "hold", "type": "wait", "until": "timestamp(params.at)"}))
+    past = start_instance("until", {"at": "2001-01-01T00:00:00Z"})
+    future = start_instance("until", {"at": "2999-01-01T00:00:00Z"})
+    assert reload(past).state == "completed"
+    hold = PhaseRun.objects.get(instance=future)
+    assert (hold.state, hold.next_run_at.year) == ("waiting", 2999)
+
+
+def test_jitter_spreads_the_delay_below_the_backoff():
+    from engine.definition.plan import RetryPolicy
+
+    policy = RetryPolicy(initial_interval=timedelta(seconds=10), backoff=2.0, jitter=True)
+    delays = {policy.delay(3).total_seconds() for _ in range(50)}
+    assert all(0 <= delay <= 40 for delay in delays)
+    assert len(delays) > 1
