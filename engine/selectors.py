@@ -103,6 +103,7 @@ class InboxItem:
     spec: PhasePlan
     roles: list[tuple[str, str]]  # (key, name) of the phase's roles
     mine: bool
+    why: str = ""
 
 
 @dataclass
@@ -119,7 +120,15 @@ def _plans_by_version(version_ids: Iterable[int]) -> dict[int, Plan]:
     return {version.pk: plan_for(version) for version in versions}
 
 
-def inbox_get(*, user: Any, role: str = "", template: str = "", sla: str = "", limit: int = 200) -> Inbox:
+def inbox_get(
+    *,
+    user: Any,
+    role: str = "",
+    template: str = "",
+    sla: str = "",
+    limit: int = 200,
+    now: datetime | None = None,
+) -> Inbox:
     """The open human phases `user` may act on: theirs, and unclaimed ones their roles allow; by due time."""
     groups = group_names(user)
     running = WorkflowInstance.objects.filter(state=InstanceState.RUNNING)
@@ -177,7 +186,10 @@ def inbox_get(*, user: Any, role: str = "", template: str = "", sla: str = "", l
         plan = plans[run.instance.version_id]
         spec = plan.phases[run.phase_id]
         role_names = [(key, plan.roles.get(key, key)) for key in spec.roles]
-        items.append(InboxItem(run=run, spec=spec, roles=role_names, mine=run.assignee_id == user.pk))
+        why = waiting_reason(run.instance, plan, run, {}, now) if now else ""
+        items.append(
+            InboxItem(run=run, spec=spec, roles=role_names, mine=run.assignee_id == user.pk, why=why)
+        )
     role_names_all: dict[str, str] = {}
     for plan in plans.values():
         for key, name in plan.roles.items():
@@ -265,8 +277,8 @@ class Graph:
     height: int
     nodes: list[dict[str, Any]]
     edges: list[dict[str, Any]]
-    node_w: int = 180
-    node_h: int = 58
+    node_w: int = 164
+    node_h: int = 54
 
 
 @dataclass
@@ -286,7 +298,7 @@ class Progress:
         return round(100 * self.finished / self.total) if self.total else 0
 
 
-NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 180, 58, 56, 18, 12
+NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 164, 54, 40, 16, 10
 
 
 def layout(plan: Plan, runs: Mapping[str, PhaseRun]) -> tuple[dict[str, tuple[int, int]], Graph]:

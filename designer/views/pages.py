@@ -5,6 +5,7 @@ Views read through `engine.selectors` and write through the runtime services; a 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -45,12 +46,13 @@ def inbox(request: HttpRequest) -> HttpResponse:
     role = request.GET.get("role", "")
     template = request.GET.get("template", "")
     sla = request.GET.get("sla", "")
-    box = selectors.inbox_get(user=request.user, role=role, template=template, sla=sla)
+    now = timezone.now()
+    box = selectors.inbox_get(user=request.user, role=role, template=template, sla=sla, now=now)
     context = {
         "inbox": box,
         "filters": {"role": role, "template": template, "sla": sla},
         "sla_choices": SLA_FILTERS[:3],
-        "now": timezone.now(),
+        "now": now,
     }
     return render(request, "designer/inbox.html", context)
 
@@ -173,7 +175,7 @@ def phase_detail(request: HttpRequest, instance_id: Any, phase_id: str) -> HttpR
         "comment_form": CommentForm(),
         "now": now,
         "can_override": can_override_phases(request.user),
-        "form_fields": spec.form.get("properties", {}) if spec.form else {},
+        "sla_text": sla_text(spec.sla) if spec.sla else "",
     }
     return render(request, "designer/phase_detail.html", context, status=status)
 
@@ -241,6 +243,27 @@ def phase_url(instance_id: Any, phase_id: str) -> str:
 
 
 # --- display helpers ------------------------------------------------------------------------------------
+
+
+def human_duration(duration: timedelta) -> str:
+    """`P1DT12H` as "1 day 12 hours"."""
+    seconds = int(duration.total_seconds())
+    parts = []
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {unit}{'s' if count != 1 else ''}")
+    return " ".join(parts) or "no time"
+
+
+def sla_text(sla: Any) -> str:
+    """How long a phase may take, as people say it: "5 business days; escalates to test_manager"."""
+    text = human_duration(sla.duration)
+    if sla.business_days:
+        text = text.replace("day", "business day")
+    if sla.escalate_to:
+        text += "; escalates to " + ", ".join(sla.escalate_to)
+    return text
 
 
 def display(value: Any) -> str:
