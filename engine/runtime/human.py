@@ -2,9 +2,9 @@
 
 Roles: a template's role key is a Django group of the same name, and an instance can also give a role to a
 particular user or group (`RoleAssignment`). Only a holder of one of a phase's roles may claim or complete
-it. Assigning is for a manager role (a role key `manager` or ending in `_manager`) or an administrator
-(`engine.override_phaserun`). Staff have no other way around roles: the overrides in
-`engine.runtime.overrides` do that, with a reason.
+it (and whoever an administrator handed the phase to may complete it). Assigning is for a manager role
+(a role key `manager` or ending in `_manager`) or an administrator (`engine.override_phaserun`). Staff
+have no other way around roles: the overrides in `engine.runtime.overrides` do that, with a reason.
 
 Every service locks the instance (`operations.locked`), re-reads the phase after the lock and only then
 checks permissions and state, so two people acting at once cannot both succeed: the second gets Conflict

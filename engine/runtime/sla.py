@@ -313,8 +313,10 @@ def _cross(now: datetime, target: str) -> int:
     crossed, last = 0, 0
     while True:
         with unit_of_work():
-            # Rows locked by a person acting on them right now are left for the next sweep. The update
-            # is conditional on the old status, so a crossing is recorded once however sweeps overlap.
+            # Rows locked by a person acting on them right now are left for the next sweep. The rows read
+            # here stay as read until the commit (locked on PostgreSQL; SQLite's IMMEDIATE transaction
+            # holds the write lock), so one set-based update moves exactly them, and each crossing is
+            # recorded once however sweeps overlap.
             rows = list(
                 candidates.filter(pk__gt=last)
                 .select_for_update(skip_locked=True, of=("self",))
@@ -323,10 +325,10 @@ def _cross(now: datetime, target: str) -> int:
             if not rows:
                 return crossed
             last = rows[-1].pk
+            PhaseRun.objects.filter(pk__in=[row.pk for row in rows]).update(sla_status=target)
             for row in rows:
-                if PhaseRun.objects.filter(pk=row.pk, sla_status=row.sla_status).update(sla_status=target):
-                    _record_crossing(row, target)
-                    crossed += 1
+                _record_crossing(row, target)
+            crossed += len(rows)
 
 
 def _record_crossing(run: PhaseRun, target: str) -> None:
