@@ -12,11 +12,13 @@ from engine.models.states import (
     VersionState,
 )
 from engine.models.templates import TemplateVersion, WorkflowTemplate
+from engine.models.webhooks import DeliveryState, Webhook, WebhookDelivery
 
 __all__ = [
     "Comment",
     "DeadLetter",
     "DeadLetterState",
+    "DeliveryState",
     "Event",
     "GateResult",
     "InstanceState",
@@ -28,6 +30,8 @@ __all__ = [
     "TemplateVersion",
     "Transition",
     "VersionState",
+    "Webhook",
+    "WebhookDelivery",
     "WorkflowInstance",
     "WorkflowTemplate",
 ]
