@@ -182,6 +182,7 @@ CELERY_BEAT_SCHEDULE = {
     "reap-expired-leases": {"task": "engine.tasks.leases_reap", "schedule": timedelta(seconds=10)},
     "sweep-slas": {"task": "engine.tasks.sla_sweep", "schedule": timedelta(seconds=60)},
     "deliver-outbox": {"task": "engine.tasks.outbox_deliver", "schedule": timedelta(seconds=5)},
+    "deliver-webhooks": {"task": "engine.tasks.webhooks_deliver", "schedule": timedelta(seconds=5)},
 }
 
 PHASEGATE = {

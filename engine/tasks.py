@@ -43,3 +43,10 @@ def outbox_deliver() -> int:
     from engine.events import outbox_deliver as deliver
 
     return deliver()
+
+
+@shared_task(name="engine.tasks.webhooks_deliver", ignore_result=True, soft_time_limit=240, time_limit=300)
+def webhooks_deliver() -> int:
+    from engine.webhooks import webhooks_deliver as deliver
+
+    return deliver()

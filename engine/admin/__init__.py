@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from engine.admin import instances, records, templates
+from engine.admin import instances, records, templates, webhooks
 
-__all__ = ["instances", "records", "templates"]
+__all__ = ["instances", "records", "templates", "webhooks"]

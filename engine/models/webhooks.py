@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
@@ -57,6 +58,11 @@ class Webhook(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        events = self.events
+        if not isinstance(events, list) or not all(isinstance(e, str) and e.strip() for e in events):
+            raise ValidationError({"events": 'A list of event names or prefixes, e.g. ["instance.*"].'})
 
 
 class DeliveryState(models.TextChoices):
