@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -14,10 +15,17 @@ from engine.models import DeliveryState, Webhook, WebhookDelivery
 from engine.webhooks import webhook_deliveries_retry, webhook_save_new, webhook_secret_rotate
 
 
+def https_by_default(field: models.Field, **kwargs: Any) -> forms.Field | None:
+    if isinstance(field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return field.formfield(**kwargs)
+
+
 class WebhookForm(forms.ModelForm):
     class Meta:
         model = Webhook
         fields = ("name", "url", "secret", "events", "template", "active")
+        formfield_callback = https_by_default
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -34,6 +42,7 @@ def secret_hint(webhook: Webhook) -> str:
 @admin.register(Webhook)
 class WebhookAdmin(admin.ModelAdmin):
     form = WebhookForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("name", "url", "active", "template", "event_patterns", "created_at")
     list_filter = ("active", "template")
     search_fields = ("name", "url")
