@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import timezone
 
 from engine import tasks
@@ -393,3 +394,60 @@ def test_the_beat_task_runs_the_sweep(monkeypatch):
 
     assert tasks.webhooks_deliver() == 3
     assert calls == ["swept"]
+
+
+@pytest.fixture
+def superuser_client():
+    from django.test import Client
+
+    from tests.factories import UserFactory
+
+    client = Client()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def test_the_admin_generates_a_secret_shows_it_once_and_then_only_its_start(superuser_client, receiver):
+    response = superuser_client.post(
+        reverse("admin:engine_webhook_add"),
+        {"name": "ops", "url": receiver.url, "secret": "", "events": '["instance.*"]', "active": "on"},
+        follow=True,
+    )
+
+    webhook = Webhook.objects.get(name="ops")
+    assert len(webhook.secret) >= 40
+    assert webhook.secret in response.content.decode()
+    page = superuser_client.get(reverse("admin:engine_webhook_change", args=[webhook.pk])).content.decode()
+    assert webhook.secret not in page
+    assert f"{webhook.secret[:4]}…" in page
+
+
+def test_the_admin_refuses_a_url_that_is_not_http(superuser_client):
+    response = superuser_client.post(
+        reverse("admin:engine_webhook_add"),
+        {"name": "bad", "url": "ftp://example.com/x", "secret": "", "events": "[]", "active": "on"},
+    )
+
+    assert response.status_code == 200
+    assert not Webhook.objects.exists()
+
+
+def test_the_admin_retries_dead_deliveries(broker, superuser_client, receiver):
+    webhook = hook(receiver, events=["instance.*"])
+    started()
+    dead = WebhookDelivery.objects.create(
+        webhook=webhook,
+        event=Event.objects.get(name="instance.running"),
+        state=DeliveryState.DEAD,
+        attempts=8,
+    )
+
+    superuser_client.post(
+        reverse("admin:engine_webhookdelivery_changelist"),
+        {"action": "retry_deliveries", "_selected_action": [dead.pk]},
+    )
+
+    dead.refresh_from_db()
+    assert (dead.state, dead.attempts) == (DeliveryState.PENDING, 0)
+    page = superuser_client.get(reverse("admin:engine_webhookdelivery_change", args=[dead.pk]))
+    assert "instance.running" in page.content.decode()
