@@ -34,7 +34,7 @@ from engine.models import (
     WorkflowTemplate,
 )
 from engine.models.states import FINISHED_PHASE_STATES, OPEN_PHASE_STATES
-from engine.runtime.human import Work, group_names
+from engine.runtime.human import Work, can_view_instance, group_names
 from engine.runtime.plans import plan_for
 
 SLA_RANK = {
@@ -66,17 +66,6 @@ def instances_visible_to(user: Any) -> QuerySet[WorkflowInstance]:
     visible = instance_visible_q(user)
     queryset = WorkflowInstance.objects.all()
     return queryset if visible is None else queryset.filter(visible)
-
-
-def can_view_instance(user: Any, instance: WorkflowInstance, plan: Plan) -> bool:
-    if not user.is_active:
-        return False
-    if user.is_staff or (instance.started_by_id is not None and instance.started_by_id == user.pk):
-        return True
-    if group_names(user) & set(plan.roles):
-        return True
-    holder = Q(user=user) | Q(group__name__in=group_names(user))
-    return RoleAssignment.objects.filter(holder, instance=instance).exists()
 
 
 def instance_for_user(*, user: Any, instance_id: Any) -> tuple[WorkflowInstance, Plan]:

@@ -88,6 +88,17 @@ def role_holders(instance: WorkflowInstance, roles: Iterable[str]) -> list[Any]:
     return list(get_user_model().objects.filter(holds, is_active=True).distinct().order_by("username"))
 
 
+def can_view_instance(user: Any, instance: WorkflowInstance, plan: Plan) -> bool:
+    """Staff, the starter, holders of any role of the template, and holders of a role on the instance."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if user.is_staff or (instance.started_by_id is not None and instance.started_by_id == user.pk):
+        return True
+    if group_names(user) & set(plan.roles):
+        return True
+    return bool(assigned_roles(user, [instance.pk]))
+
+
 def is_administrator(user: Any) -> bool:
     return bool(user is not None and user.is_active and user.has_perm(OVERRIDE_PHASE_PERMISSION))
 
@@ -403,7 +414,7 @@ def active_human_runs(adv: Advancer) -> list[PhaseRun]:
 
 
 def comment_add(*, instance_id: Any, user: Any, body: str, phase_id: str | None = None) -> Comment:
-    """Leave a note on an instance or one of its phases. The caller checks that the user may see it."""
+    """Leave a note on an instance or one of its phases; anyone who may see the instance may comment."""
     text = (body or "").strip()
     if not text:
         raise _invalid({"body": ["Write something first."]}, "the comment")
@@ -411,6 +422,8 @@ def comment_add(*, instance_id: Any, user: Any, body: str, phase_id: str | None 
         raise _invalid({"body": [f"Keep it under {MAX_COMMENT} characters."]}, "the comment")
     actor = Actor.of(user)
     with locked(instance_id, actor) as adv:
+        if not can_view_instance(user, adv.instance, adv.plan):
+            raise PermissionDenied(f"{user.get_username()} may not see this instance")
         run = None
         if phase_id:
             run, _ = _open_phase(adv, phase_id)

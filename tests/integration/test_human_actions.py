@@ -237,3 +237,10 @@ def test_each_action_emits_an_outbox_event(dt_testing, people):
     complete(instance, "planning", people["tester"], data={"plan_url": PLAN_URL})
     names = list(Event.objects.filter(instance=instance).values_list("name", flat=True))
     assert "phase.claim" in names and "phase.completed" in names
+
+
+def test_only_people_who_may_see_the_instance_may_comment(dt_testing, people):
+    instance = start()
+    with pytest.raises(PermissionDenied):
+        human.comment_add(instance_id=instance.pk, user=people["outsider"], body="hello")
+    assert not Comment.objects.exists()
