@@ -25,7 +25,7 @@ from designer.design import selectors
 from designer.design.forms import DraftSaveInput, TemplateImportForm
 from engine.definition.problems import Problem
 from engine.definition.validate import MAX_BYTES
-from engine.errors import EngineError, TemplateInvalid
+from engine.errors import Conflict, EngineError, TemplateInvalid
 from engine.models import TemplateVersion, VersionState, WorkflowTemplate
 from engine.services import templates as template_services
 
@@ -167,10 +167,15 @@ class SaveView(DesignerView):
             return error_response("permission_denied", "you may not create templates", status=403)
         try:
             saved = template_services.template_draft_save(
-                document=document, user=request.user, notes=form.cleaned_data["notes"]
+                document=document,
+                user=request.user,
+                notes=form.cleaned_data["notes"],
+                **({"base_checksum": body.get("base_checksum")} if "base_checksum" in body else {}),
             )
         except TemplateInvalid as exc:
             return problems_response(exc.problems, status=400, message="the draft was not saved")
+        except Conflict as exc:
+            return error_response(exc.code, exc.message, status=409)
         template = saved.version.template
         return JsonResponse(
             {

@@ -16,7 +16,7 @@ from engine.activities import activity_names
 from engine.definition.canonical import checksum
 from engine.definition.diff import TemplateDiff, diff_templates
 from engine.definition.problems import Problem
-from engine.errors import NotFound, TemplateInvalid, TransitionRejected
+from engine.errors import Conflict, NotFound, TemplateInvalid, TransitionRejected
 from engine.models import TemplateVersion, VersionState, WorkflowTemplate
 
 
@@ -45,16 +45,32 @@ class SavedDraft:
     created: bool
 
 
-def template_draft_save(*, document: dict[str, Any], user: Any = None, notes: str = "") -> SavedDraft:
+_UNCHECKED = object()
+
+
+def template_draft_save(
+    *, document: dict[str, Any], user: Any = None, notes: str = "", base_checksum: Any = _UNCHECKED
+) -> SavedDraft:
     """Save `document` as the template's draft (creating the template and the draft as needed).
 
     A draft may have problems; they are returned, and publishing refuses it until they are fixed. Only a
     document too broken to know which template it belongs to is refused outright.
+
+    `base_checksum` is the checksum of the draft the editor started from (None for a new template); when
+    given, the save is refused with Conflict if the draft changed since, so nobody overwrites another's edits.
     """
     problems = template_validate(document)
     with transaction.atomic():
         template = _template_for(document, problems)
         draft = TemplateVersion.objects.filter(template=template, state=VersionState.DRAFT).first()
+        current = draft.checksum if draft is not None else None
+        if base_checksum is not _UNCHECKED and current is not None and current != base_checksum:
+            editor = draft.created_by.get_username() if draft.created_by else "someone"
+            raise Conflict(
+                f"draft v{draft.number} of {template.key} changed since you opened it; reload it to see "
+                f"the changes (it was started by {editor})",
+                draft=draft.number,
+            )
         digest = checksum(document)
         if draft is not None:
             draft.definition, draft.checksum = document, digest

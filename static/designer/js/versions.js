@@ -64,7 +64,10 @@ export class VersionControl {
     if (this.busy) return null;
     this.busy = true;
     this.status("Saving…");
-    const { ok, status, body } = await postJson(this.config.urls.save, { document: this.store.doc });
+    // The checksum of the draft this editor started from: the server refuses the save (409) if someone
+    // else saved the draft since, instead of silently overwriting their work.
+    const base = this.version && this.version.state === "draft" ? this.version.checksum : null;
+    const { ok, status, body } = await postJson(this.config.urls.save, { document: this.store.doc, base_checksum: base });
     this.busy = false;
     if (!ok) {
       if (body?.problems) this.store.setProblems(body.problems);
