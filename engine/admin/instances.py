@@ -89,6 +89,9 @@ class Override:
     form: type[ReasonForm]
     apply: Callable[[Any, Any, dict[str, Any]], Any]  # (object, user, cleaned data)
     bulk: bool = True
+    offered: Callable[[Any], bool] = lambda obj: (
+        True
+    )  # whether the object page links it (the service decides)
 
 
 def _phase_call(service: Callable[..., Any], **fields: str) -> Callable[[PhaseRun, Any, dict[str, Any]], Any]:
@@ -114,12 +117,14 @@ PHASE_OVERRIDES: dict[str, Override] = {
         "Complete the phase whatever it is doing; the phases after it start.",
         ForceCompleteForm,
         _phase_call(overrides.phase_force_complete, outcome="outcome", data="data"),
+        offered=lambda run: run.state in ("ready", "active", "waiting", "failed"),
     ),
     "skip": Override(
         "Skip",
         "Skip the phase; the phases after it run as if a choice had skipped it.",
         ReasonForm,
         _phase_call(overrides.phase_skip),
+        offered=lambda run: run.state in ("pending", "ready", "active", "waiting", "failed"),
     ),
     "reassign": Override(
         "Reassign",
@@ -127,6 +132,7 @@ PHASE_OVERRIDES: dict[str, Override] = {
         ReassignForm,
         _phase_call(overrides.phase_reassign, assignee="assignee"),
         bulk=False,
+        offered=lambda run: run.phase_type == "human" and run.state == "active",
     ),
     "extend_sla": Override(
         "Extend SLA",
@@ -134,18 +140,21 @@ PHASE_OVERRIDES: dict[str, Override] = {
         ExtendSlaForm,
         _phase_call(overrides.phase_sla_extend, due_at="due_at"),
         bulk=False,
+        offered=lambda run: run.phase_type == "human" and run.state == "active",
     ),
     "reopen": Override(
         "Reopen",
         "Reset the phase and every phase after it that had started; they run again. History stays.",
         ReasonForm,
         _phase_call(overrides.phase_reopen),
+        offered=lambda run: run.state != "pending",
     ),
     "retry": Override(
         "Retry",
         "Run the failed phase again.",
         ReasonForm,
         _phase_call(overrides.phase_retry),
+        offered=lambda run: run.state == "failed",
     ),
     "edit_data": Override(
         "Edit submitted data",
@@ -153,6 +162,7 @@ PHASE_OVERRIDES: dict[str, Override] = {
         DataEditForm,
         _phase_call(overrides.phase_data_edit, data="data"),
         bulk=False,
+        offered=lambda run: run.phase_type == "human" and run.state == "completed",
     ),
 }
 
@@ -162,24 +172,28 @@ INSTANCE_OVERRIDES: dict[str, Override] = {
         "Stop the instance: nothing new starts, and SLA time stops counting, until it is resumed.",
         ReasonForm,
         _instance_call(overrides.instance_suspend),
+        offered=lambda instance: instance.state == "running",
     ),
     "resume": Override(
         "Resume",
         "Run the instance again; due times move out by the time it was suspended.",
         ReasonForm,
         _instance_call(overrides.instance_resume),
+        offered=lambda instance: instance.state == "suspended",
     ),
     "cancel": Override(
         "Cancel",
         "Cancel the instance and every phase that has not finished.",
         ReasonForm,
         _instance_call(overrides.instance_cancel),
+        offered=lambda instance: instance.state in ("created", "running", "suspended", "failed"),
     ),
     "retry": Override(
         "Retry",
         "Run the failed phases of the failed instance again.",
         ReasonForm,
         _instance_call(overrides.instance_retry),
+        offered=lambda instance: instance.state == "failed",
     ),
 }
 
@@ -305,7 +319,9 @@ class OverrideAdminMixin:
     def override_links(self, request: HttpRequest, obj: Any) -> list[tuple[str, str]]:
         if obj is None or not self.has_override_permission(request):
             return []
-        return [(o.label, self.override_url(obj, key)) for key, o in self.override_table.items()]
+        return [
+            (o.label, self.override_url(obj, key)) for key, o in self.override_table.items() if o.offered(obj)
+        ]
 
     def change_view(
         self,

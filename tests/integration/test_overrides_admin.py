@@ -34,12 +34,20 @@ def override_url(model, pk, action):
     return reverse(f"admin:engine_{model}_override", args=[pk, action])
 
 
-def test_the_phase_page_in_the_admin_links_every_override(admin_client, dt_testing):
+def test_the_phase_page_in_the_admin_links_the_overrides_its_state_allows(admin_client, dt_testing, people):
     instance = start()
     run = run_of(instance, "planning")
     page = admin_client.get(reverse("admin:engine_phaserun_change", args=[run.pk])).content.decode()
-    for action in ("force_complete", "skip", "reassign", "extend_sla", "reopen", "retry", "edit_data"):
+    for action in ("force_complete", "skip", "reassign", "extend_sla", "reopen"):
         assert override_url("phaserun", run.pk, action) in page
+    for action in ("retry", "edit_data"):
+        assert override_url("phaserun", run.pk, action) not in page
+    human.phase_complete(
+        instance_id=instance.pk, phase_id="planning", user=people["tester"], data={"plan_url": PLAN_URL}
+    )
+    page = admin_client.get(reverse("admin:engine_phaserun_change", args=[run.pk])).content.decode()
+    assert override_url("phaserun", run.pk, "edit_data") in page
+    assert override_url("phaserun", run.pk, "force_complete") not in page
 
 
 def test_an_override_form_without_a_reason_is_refused_beside_the_field(admin_client, dt_testing):
