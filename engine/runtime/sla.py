@@ -455,16 +455,3 @@ def _settle_finished() -> int:
     # Skipped, cancelled or failed in time, or with nothing to judge by: no SLA verdict.
     settled += finished.update(sla_status=SlaStatus.NONE)
     return settled
-
-
-def instance_sla_worst(statuses: Iterable[str]) -> str:
-    """The worst SLA status among a set of phases, for lists."""
-    order = [
-        SlaStatus.MISSED,
-        SlaStatus.BEHIND_SCHEDULE,
-        SlaStatus.AT_RISK,
-        SlaStatus.ON_SCHEDULE,
-        SlaStatus.MET,
-    ]
-    present = set(statuses)
-    return next((status for status in order if status in present), SlaStatus.NONE)
