@@ -12,7 +12,8 @@ from engine.definition.calendar import BusinessCalendar
 from engine.definition.durations import parse_duration
 from engine.definition.expressions import Expression, compile_expression
 from engine.definition.plan import AUTOMATED_TYPES, Branch, PhasePlan, Plan, RetryPolicy, SlaPolicy
-from engine.definition.validate import dependency_graph, load_and_validate, topological_order
+from engine.definition.semantics import dependency_graph, topological_order
+from engine.definition.validate import load_and_validate
 from engine.errors import TemplateInvalid
 
 

@@ -20,3 +20,11 @@ class Problem:
 def pointer(*parts: str | int) -> str:
     """Build an RFC 6901 JSON pointer from path parts."""
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+MAX_MESSAGE = 300
+
+
+def truncate(message: str) -> str:
+    """Keep a problem's message readable: at most MAX_MESSAGE characters."""
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"

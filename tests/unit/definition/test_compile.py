@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from datetime import date, timedelta
 
 import pytest
 
 import engine.definition.compiler as compiler_module
+import engine.definition.semantics as semantics_module
 from engine.definition.calendar import BusinessCalendar
 from engine.definition.compiler import compile_template
 from engine.definition.expressions import compile_expression
 from engine.definition.plan import NO_RETRY, Branch, RetryPolicy, SlaPolicy
 from engine.errors import TemplateInvalid
 from tests.unit.definition.documents import ACTIVITIES, base_document, fixture_documents, minimal_document
-
-# The package exports the function `validate`, which hides the submodule of that name from attributes.
-validate_module = importlib.import_module("engine.definition.validate")
 
 
 def wait(phase_id, *depends_on):
@@ -285,7 +282,7 @@ def test_each_distinct_expression_is_compiled_once(monkeypatch):
         sources.append(source)
         return compile_expression(source)
 
-    monkeypatch.setattr(validate_module, "compile_expression", counting)
+    monkeypatch.setattr(semantics_module, "compile_expression", counting)
     monkeypatch.setattr(compiler_module, "compile_expression", counting)
     document = base_document()
     document["phases"][5]["input"]["again"] = "params.report_id"  # the same source as ingest's input
