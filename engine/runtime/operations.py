@@ -61,11 +61,11 @@ def instance_cancel(*, instance_id: Any, actor: Actor, reason: str) -> None:
         apply_transition(adv.instance, "cancel", actor=actor, reason=reason, at=adv.now)
         for run in adv.runs.values():
             if run.state in scheduler.OPEN_STATES or run.state == PhaseState.PENDING:
-                _cancel_items(adv, run, reason)
+                cancel_items(adv, run, reason)
                 apply_transition(run, "cancel", actor=actor, reason=reason, at=adv.now)
 
 
-def _cancel_items(adv: Advancer, run: PhaseRun, reason: str) -> None:
+def cancel_items(adv: Advancer, run: PhaseRun, reason: str) -> None:
     if run.phase_type != "map":
         return
     for item in ItemRun.objects.filter(phase_run=run, round=run.round, state__in=OPEN_ITEM_STATES):
@@ -116,7 +116,7 @@ def _redispatch_ready(adv: Advancer) -> None:
 
 def _retry_phase(adv: Advancer, run: PhaseRun, reason: str) -> None:
     spec = adv.plan.phases[run.phase_id]
-    _close_dead_letters(run, actor=adv.actor, reason=reason)
+    close_dead_letters(run, actor=adv.actor, reason=reason)
     if spec.type == "map" and ItemRun.objects.filter(phase_run=run, round=run.round).exists():
         # Only the items that failed run again; the ones that succeeded keep their output.
         apply_transition(run, "retry", actor=adv.actor, reason=reason)
@@ -131,9 +131,12 @@ def _retry_phase(adv: Advancer, run: PhaseRun, reason: str) -> None:
     adv.open(run, spec)
 
 
-def _close_dead_letters(run: PhaseRun, *, actor: Actor, reason: str) -> None:
+def close_dead_letters(
+    run: PhaseRun, *, actor: Actor, reason: str, state: str = DeadLetterState.RETRIED
+) -> None:
+    """Resolve the phase's open dead letters: retried when the work runs again, discarded when it is not."""
     DeadLetter.objects.filter(phase_run=run, state=DeadLetterState.OPEN).update(
-        state=DeadLetterState.RETRIED,
+        state=state,
         resolved_at=timezone.now(),
         resolved_by=actor.user,
         resolution_reason=reason,
@@ -148,7 +151,7 @@ def phase_retry(*, instance_id: Any, phase_id: str, actor: Actor, reason: str) -
     with locked(instance_id, actor) as adv:
         run = _phase(adv, phase_id)
         _require(run, "retry", f"retry {phase_id}")
-        _revive(adv, reason)
+        revive(adv, reason, excluding=phase_id)
         _retry_phase(adv, run, reason)
 
 
@@ -159,18 +162,18 @@ def phase_skip(*, instance_id: Any, phase_id: str, actor: Actor, reason: str) ->
         _require(run, "skip", f"skip {phase_id}")
         if adv.instance.is_finished and adv.instance.state != InstanceState.FAILED:
             raise TransitionRejected(f"the instance is {adv.instance.state}")
-        _cancel_items(adv, run, reason)
-        _close_dead_letters(run, actor=actor, reason=reason)
+        cancel_items(adv, run, reason)
+        close_dead_letters(run, actor=actor, reason=reason)
         apply_transition(run, "skip", actor=actor, reason=reason, at=adv.now)
-        _revive(adv, reason)
+        revive(adv, reason)
 
 
-def _revive(adv: Advancer, reason: str) -> None:
-    """A failed instance whose blocking failures are all dealt with runs again."""
+def revive(adv: Advancer, reason: str, *, excluding: str | None = None) -> None:
+    """A failed instance runs again once no failure stops it (but `excluding`, about to run again)."""
     if adv.instance.state != InstanceState.FAILED:
         return
-    states = adv.runs.states()
-    if len(scheduler.blocking_failures(adv.plan, states)) <= 1:
+    blocking = set(scheduler.blocking_failures(adv.plan, adv.runs.states())) - {excluding}
+    if not blocking:
         apply_transition(adv.instance, "retry", actor=adv.actor, reason=reason, at=adv.now)
 
 
@@ -182,7 +185,7 @@ def reopen_phases(adv: Advancer, target: str, *, reason: str) -> list[str]:
         run = adv.runs[phase_id]
         if run.state == PhaseState.PENDING:
             continue
-        _cancel_items(adv, run, reason)
+        cancel_items(adv, run, reason)
         apply_transition(run, "reopen", actor=adv.actor, reason=reason, metadata={"reopened_by": target})
     return list(reset)
 
@@ -216,7 +219,7 @@ def dead_letter_retry(*, dead_letter_id: int, actor: Actor, reason: str) -> None
         run = adv.runs[letter.phase_id]
         if letter.item_run_id is None:
             _require(run, "retry", f"retry {letter.phase_id}")
-            _revive(adv, reason)
+            revive(adv, reason, excluding=letter.phase_id)
             _retry_phase(adv, run, reason)
         else:
             _retry_item(adv, run, letter.item_run_id, reason)
@@ -228,7 +231,7 @@ def _retry_item(adv: Advancer, run: PhaseRun, item_run_id: int, reason: str) -> 
     _require(item, "requeue", f"retry item {item.index} of {run.phase_id}")
     spec = adv.plan.phases[run.phase_id]
     if run.state == PhaseState.FAILED:
-        _revive(adv, reason)
+        revive(adv, reason, excluding=run.phase_id)
         apply_transition(run, "retry", actor=adv.actor, reason=reason)
         apply_transition(run, "open", actor=adv.actor, at=adv.now, due_at=None)
     apply_transition(item, "requeue", actor=adv.actor, reason=reason)

@@ -17,13 +17,13 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from engine.errors import FormInvalid, NotFound, PermissionDenied, TransitionRejected
-from engine.models import DeadLetter, DeadLetterState, InstanceState, ItemRun, PhaseRun, PhaseState
-from engine.runtime import operations, scheduler
+from engine.models import DeadLetterState, InstanceState, PhaseRun, PhaseState
+from engine.runtime import operations
 from engine.runtime.actors import Actor
 from engine.runtime.advance import Advancer
 from engine.runtime.human import active_human_runs, form_problems, outcome_for
 from engine.runtime.journal import apply_transition, record
-from engine.runtime.operations import locked, reopen_phases
+from engine.runtime.operations import cancel_items, close_dead_letters, locked, reopen_phases, revive
 from engine.runtime.sla import sla_due_change, sla_prime, sla_refresh
 
 PHASE_PERMISSION = "engine.override_phaserun"
@@ -77,14 +77,6 @@ def _require_instance_alive(adv: Advancer, what: str) -> None:
         )
 
 
-def _revive(adv: Advancer, reason: str) -> None:
-    """A failed instance with no failure left that stops it runs again."""
-    if adv.instance.state != InstanceState.FAILED:
-        return
-    if not scheduler.blocking_failures(adv.plan, adv.runs.states()):
-        apply_transition(adv.instance, "retry", actor=adv.actor, reason=reason, at=adv.now)
-
-
 # --- phases -------------------------------------------------------------------------------------------
 
 
@@ -121,8 +113,8 @@ def phase_force_complete(
             "outcome": run.outcome,
             "data": run.data,
         }
-        _cancel_items(adv, run, reason)
-        _close_dead_letters(run, user, reason)
+        cancel_items(adv, run, reason)
+        close_dead_letters(run, actor=actor, reason=reason, state=DeadLetterState.DISCARDED)
         apply_transition(
             run,
             "force_complete",
@@ -142,26 +134,10 @@ def phase_force_complete(
         target = spec.reopen_on.get(chosen) if chosen else None
         if target:
             reopen_phases(adv, target, reason=reason)
-        _revive(adv, reason)
+        revive(adv, reason)
         adv.run()
         sla_prime(active_human_runs(adv), adv.plan)
         return run
-
-
-def _cancel_items(adv: Advancer, run: PhaseRun, reason: str) -> None:
-    if run.phase_type != "map":
-        return
-    for item in ItemRun.objects.filter(phase_run=run, round=run.round, state__in=OPEN_ITEM_STATES):
-        apply_transition(item, "cancel", actor=adv.actor, reason=reason, at=adv.now)
-
-
-def _close_dead_letters(run: PhaseRun, user: Any, reason: str) -> None:
-    DeadLetter.objects.filter(phase_run=run, state=DeadLetterState.OPEN).update(
-        state=DeadLetterState.DISCARDED,
-        resolved_at=timezone.now(),
-        resolved_by=user,
-        resolution_reason=reason,
-    )
 
 
 def phase_skip(*, instance_id: Any, phase_id: str, user: Any, reason: str) -> None:
