@@ -276,7 +276,6 @@ class PhaseRun(AttemptRun):
         self.sla_status = SlaStatus.NONE
         self._drop_lease()
 
-
     @transition(field="state", source=S.ACTIVE, target=S.COMPLETED)
     def submit(self, *, outcome: str, data: dict[str, Any], by: Any, at: datetime) -> None:
         """A person completes a human phase with an outcome and the data of its form."""
