@@ -21,6 +21,7 @@ from engine.runtime.advance import Advancer, lock_instance
 from engine.runtime.clock import db_now
 from engine.runtime.dispatch import AttemptRef, dispatch
 from engine.runtime.journal import apply_transition, unit_of_work
+from engine.runtime.sla import sla_refresh
 
 OPEN_ITEM_STATES = (PhaseState.PENDING, PhaseState.READY, PhaseState.ACTIVE, PhaseState.WAITING)
 
@@ -80,7 +81,8 @@ def instance_suspend(*, instance_id: Any, actor: Actor, reason: str) -> None:
 
 
 def instance_resume(*, instance_id: Any, actor: Actor, reason: str) -> None:
-    """Run again: phases whose failure suspended the instance are retried, ready attempts are sent again."""
+    """Run again: phases whose failure suspended the instance are retried, ready attempts are sent again,
+    and open phases' due times move out by the time spent suspended."""
     with locked(instance_id, actor) as adv:
         _require(adv.instance, "resume", "resume the instance")
         apply_transition(adv.instance, "resume", actor=actor, reason=reason, at=adv.now)
@@ -88,6 +90,7 @@ def instance_resume(*, instance_id: Any, actor: Actor, reason: str) -> None:
             if run.state == PhaseState.FAILED and adv.plan.phases[run.phase_id].on_fail == "suspend":
                 _retry_phase(adv, run, reason)
         _redispatch_ready(adv)
+    sla_refresh(instance_id=instance_id, now=timezone.now())
 
 
 def instance_retry(*, instance_id: Any, actor: Actor, reason: str) -> None:

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from django.utils import timezone
 from django_fsm import can_proceed
 
 from engine.errors import FormInvalid, NotFound, PermissionDenied, TransitionRejected
@@ -24,7 +23,7 @@ from engine.runtime.advance import Advancer
 from engine.runtime.human import active_human_runs, form_problems, outcome_for
 from engine.runtime.journal import apply_transition, record
 from engine.runtime.operations import cancel_items, close_dead_letters, locked, reopen_phases, revive
-from engine.runtime.sla import sla_due_change, sla_prime, sla_refresh
+from engine.runtime.sla import sla_due_change, sla_prime
 
 PHASE_PERMISSION = "engine.override_phaserun"
 INSTANCE_PERMISSION = "engine.override_workflowinstance"
@@ -284,7 +283,6 @@ def instance_resume(*, instance_id: Any, user: Any, reason: str) -> None:
     """Run again; the open phases' due times move out by the time the instance was suspended."""
     actor = _administrator(user, INSTANCE_PERMISSION, "resume an instance")
     operations.instance_resume(instance_id=instance_id, actor=actor, reason=_reason(reason))
-    sla_refresh(instance_id=instance_id, now=timezone.now())
 
 
 def instance_cancel(*, instance_id: Any, user: Any, reason: str) -> None:

@@ -219,7 +219,7 @@ def test_a_suspension_over_a_weekend_only_gives_back_the_working_time(review, pe
     assert run_of(instance, "review").due_at == ny(2026, 2, 10, 15, 0)
 
 
-def test_the_sweep_catches_up_with_a_resume_it_did_not_see(review, people, clock):
+def test_a_resume_through_the_operations_moves_due_times_once(review, people, clock):
     from engine.runtime.actors import Actor
     from engine.runtime.operations import instance_resume, instance_suspend
 
@@ -230,7 +230,7 @@ def test_the_sweep_catches_up_with_a_resume_it_did_not_see(review, people, clock
     instance_resume(
         instance_id=instance.pk, actor=Actor.of(people["admin"]), reason="api"
     )  # not the override
-    assert run_of(instance, "review").due_at == ny(2026, 2, 10, 9, 0)
+    assert run_of(instance, "review").due_at == ny(2026, 2, 11, 9, 0)  # moved by the day suspended
     sweep_at(clock, ny(2026, 2, 10, 9, 5))
     run = run_of(instance, "review")
     assert run.due_at == ny(2026, 2, 11, 9, 0)
