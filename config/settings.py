@@ -16,7 +16,7 @@ VAR_DIR = Path(env_str("PHASEGATE_VAR_DIR", str(BASE_DIR / "var")))
 DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG and not env_bool("PHASEGATE_INSECURE_DEV_KEY", False):
+    if not DEBUG:
         raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=1 for local development).")
     SECRET_KEY = "insecure-development-key-never-use-in-production-0123456789abcdef"
 
