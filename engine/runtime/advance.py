@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.db.models.functions import Now
+
 from engine.definition.expressions import Expression, ExpressionError
 from engine.definition.plan import PhasePlan, Plan
 from engine.models import (
@@ -35,12 +37,16 @@ FAILED = object()  # what Advancer.evaluate returns when the expression failed t
 
 
 def lock_instance(instance_id: Any) -> WorkflowInstance:
-    """Lock the instance row for the rest of the transaction (PostgreSQL; SQLite serialises writers)."""
+    """Lock the instance row for the rest of the transaction (PostgreSQL; SQLite serialises writers).
+
+    The row comes with `db_now`, the database's clock read by the same query.
+    """
     # The definition is only read when the plan is not cached yet; do not decode it on every lock.
     return (
         WorkflowInstance.objects.select_for_update(of=("self",))
         .select_related("version", "template")
         .defer("version__definition")
+        .annotate(db_now=Now())
         .get(pk=instance_id)
     )
 

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models.functions import Now
 from django_fsm import ConcurrentTransition
 
 from engine.activities import ActivityContext, get_activity
@@ -106,7 +107,13 @@ def attempt_claim(ref: AttemptRef, *, actor: Actor) -> Claim | None:
     pk = ref.item_run_id or ref.phase_run_id
     try:
         with unit_of_work():
-            run = model.objects.select_for_update().select_related("instance__version").filter(pk=pk).first()
+            run = (
+                model.objects.select_for_update()
+                .select_related("instance__version")
+                .annotate(db_now=Now())
+                .filter(pk=pk)
+                .first()
+            )
             if run is None:
                 logger.warning(
                     "attempt for %s #%s: no such run (deleted?); nothing to do", model.__name__, pk
@@ -115,7 +122,7 @@ def attempt_claim(ref: AttemptRef, *, actor: Actor) -> Claim | None:
             instance = run.instance
             if instance.state != InstanceState.RUNNING:
                 return None  # suspended or finished: nothing is dispatched; resume sends it again
-            now = db_now()
+            now = db_now(run)  # the database's clock, read by the locking query
             if run.state == PhaseState.WAITING and run.next_run_at is not None and run.next_run_at <= now:
                 apply_transition(run, "wake", actor=actor)
             if run.state != PhaseState.READY:
@@ -280,7 +287,12 @@ def record_and_claim_next(
             )
             return False, None
         advancer = Advancer(
-            instance, actor=actor, now=db_now(), runs=runs, keep_local=claim_next, keep_queue=claim.spec.queue
+            instance,
+            actor=actor,
+            now=db_now(instance),
+            runs=runs,
+            keep_local=claim_next,
+            keep_queue=claim.spec.queue,
         )
         if error is None and output is not None:
             _succeed(advancer, phase_run, run, output)

@@ -36,7 +36,7 @@ def locked(instance_id: Any, actor: Actor) -> Iterator[Advancer]:
             if exc.__class__.__name__ == "DoesNotExist":
                 raise NotFound(f"no instance {instance_id}") from None
             raise
-        advancer = Advancer(instance, actor=actor, now=db_now())
+        advancer = Advancer(instance, actor=actor, now=db_now(instance))
         yield advancer
         advancer.run()
 

@@ -70,7 +70,7 @@ def wait_elapsed(*, instance_id: object, phase_run_id: int) -> None:
         instance = lock_instance(instance_id)
         runs = load_runs(instance)
         run = runs.by_pk(phase_run_id)
-        now = db_now()
+        now = db_now(instance)
         if run is None or run.state != PhaseState.WAITING or not run.next_run_at or run.next_run_at > now:
             return
         advancer = Advancer(instance, actor=TIMER, now=now, runs=runs)
@@ -106,7 +106,7 @@ def reap(*, instance_id: object, model: type[PhaseRun] | type[ItemRun], pk: int,
         run: PhaseRun | ItemRun = model.objects.get(pk=pk)
         if isinstance(run, PhaseRun):
             run = runs[run.phase_id]
-        now = db_now()
+        now = db_now(instance)
         # Re-check under the lock: the worker may have finished or heartbeated since the query above.
         expired = run.lease_expires_at is not None and run.lease_expires_at < now
         if run.state != PhaseState.ACTIVE or run.lease_token != token or not expired:

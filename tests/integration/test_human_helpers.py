@@ -88,4 +88,4 @@ def db_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     original = clock.db_now
     for name, module in list(sys.modules.items()):
         if name.startswith("engine.") and getattr(module, "db_now", None) is original:
-            monkeypatch.setattr(module, "db_now", timezone.now)
+            monkeypatch.setattr(module, "db_now", lambda row=None: timezone.now())
