@@ -96,6 +96,10 @@ class Advancer:
                 run = self.runs[phase_id]
                 apply_transition(run, "make_ready", actor=self.actor)
                 self.open(run, self.plan.phases[phase_id])
+            # Only a phase that finished while opening (a gate, a choice, an elapsed wait, an empty map) can
+            # make more phases ready; otherwise another pass would find nothing.
+            if all(self.runs.state(pid) in scheduler.OPEN_STATES for pid in decision.ready):
+                break
         self.flush_dispatch()
 
     def flush_dispatch(self) -> None:
