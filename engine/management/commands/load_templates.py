@@ -42,10 +42,8 @@ class Command(BaseCommand):
                 continue
             version = loaded.version
             what = "new version" if loaded.created else "unchanged"
-            published = ", published" if loaded.published else ""
-            self.stdout.write(
-                f"{path}: {version.template.key} v{version.number} ({what}{published}, {version.state})"
-            )
+            state = "published now" if loaded.published else version.state
+            self.stdout.write(f"{path}: {version.template.key} v{version.number} ({what}, {state})")
         if failed:
             raise CommandError(f"{failed} file(s) not loaded")
 
