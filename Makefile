@@ -70,6 +70,7 @@ beat: install
 
 bench: install
 	bash .ci/services.sh
+	$(BIN)/python bench/limits.py
 	DJANGO_DEBUG=1 $(BIN)/python bench/run.py
 
 clean:

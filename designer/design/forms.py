@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 
-from engine.definition.validate import MAX_BYTES
+from engine.definition.validation import MAX_BYTES
 
 # A template is at most 1 MiB as JSON; leave room for indentation in a file someone formatted by hand.
 MAX_UPLOAD_BYTES = 2 * MAX_BYTES

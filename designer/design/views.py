@@ -24,7 +24,7 @@ from django.views import View
 from designer.design import selectors
 from designer.design.forms import DraftSaveInput, TemplateImportForm
 from engine.definition.problems import Problem
-from engine.definition.validate import MAX_BYTES
+from engine.definition.validation import MAX_BYTES
 from engine.errors import Conflict, EngineError, TemplateInvalid
 from engine.models import TemplateVersion, VersionState, WorkflowTemplate
 from engine.services import templates as template_services

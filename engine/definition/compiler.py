@@ -13,7 +13,7 @@ from engine.definition.durations import parse_duration
 from engine.definition.expressions import Expression, compile_expression
 from engine.definition.plan import AUTOMATED_TYPES, Branch, PhasePlan, Plan, RetryPolicy, SlaPolicy
 from engine.definition.semantics import dependency_graph, topological_order
-from engine.definition.validate import load_and_validate
+from engine.definition.validation import load_and_validate
 from engine.errors import TemplateInvalid
 
 

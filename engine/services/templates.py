@@ -22,7 +22,7 @@ from engine.models import TemplateVersion, VersionState, WorkflowTemplate
 
 def template_validate(document: Any) -> list[Problem]:
     """Validate against the contract and the activities registered in this process."""
-    from engine.definition.validate import validate
+    from engine.definition.validation import validate
 
     return validate(document, activities=activity_names())
 

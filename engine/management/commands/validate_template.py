@@ -21,7 +21,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, files: list[str], **options: Any) -> None:
         from engine.activities import activity_names
-        from engine.definition.validate import validate
+        from engine.definition.validation import validate
 
         activities = activity_names()
         invalid = 0

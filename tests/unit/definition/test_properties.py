@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from engine.definition.compiler import compile_template
 from engine.definition.expressions import compile_expression
 from engine.definition.problems import Problem
-from engine.definition.validate import sort_problems, validate
+from engine.definition.validation import sort_problems, validate
 from engine.errors import TemplateInvalid
 from tests.unit.definition.documents import base_document, fixture_documents, minimal_document
 

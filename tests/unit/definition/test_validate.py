@@ -8,7 +8,7 @@ import jsonpatch
 import pytest
 
 from engine.definition.problems import Problem
-from engine.definition.validate import validate
+from engine.definition.validation import validate
 from tests.unit.definition.documents import ACTIVITIES, base_document, minimal_document
 
 

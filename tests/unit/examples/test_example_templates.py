@@ -18,7 +18,7 @@ import pytest
 from engine.activities import activity_names, get_activity
 from engine.definition.compiler import compile_template
 from engine.definition.expressions import compile_expression
-from engine.definition.validate import validate
+from engine.definition.validation import validate
 from engine.errors import ActivityError
 from fixtures import activities  # noqa: F401 - registers the example activities
 from tests.unit.examples.helpers import TEMPLATES, make_ctx
