@@ -16,14 +16,13 @@ from engine.activities import activity_names
 from engine.definition.canonical import checksum
 from engine.definition.diff import TemplateDiff, diff_templates
 from engine.definition.problems import Problem
+from engine.definition.validation import validate
 from engine.errors import Conflict, NotFound, TemplateInvalid, TransitionRejected
 from engine.models import TemplateVersion, VersionState, WorkflowTemplate
 
 
 def template_validate(document: Any) -> list[Problem]:
     """Validate against the contract and the activities registered in this process."""
-    from engine.definition.validation import validate
-
     return validate(document, activities=activity_names())
 
 
