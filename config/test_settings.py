@@ -20,6 +20,8 @@ _DEFAULTS = {
     # A file, not memory, so that a Celery worker started by the tests sees the same SQLite test database.
     "SQLITE_TEST_PATH": str(_VAR / f"test-{os.getpid()}.sqlite3"),
     "PHASEGATE_BROKER_DIR": str(_VAR / f"test-broker-{os.getpid()}"),
+    # A queue of its own, so a worker left over from another run can never take this run's messages.
+    "PHASEGATE_DEFAULT_QUEUE": f"phasegate-test-{os.getpid()}",
 }
 for _name, _value in _DEFAULTS.items():
     os.environ.setdefault(_name, _value)
