@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -158,36 +159,34 @@ class VersionDetailView(ApiView):
         return Response(VersionDetailSerializer(version).data)
 
 
-class VersionPublishView(ApiView):
+class VersionTransitionView(ApiView):
+    """Move a version along draft → published → retired with one service call."""
+
+    service: ClassVar[Callable[..., TemplateVersion]]
+
+    @extend_schema(
+        request=EmptyInputSerializer,
+        responses={200: VersionDetailSerializer, **errors(400, 403, 404, 409)},
+    )
+    def post(self, request: Request, key: str, number: int) -> Response:
+        validated(EmptyInputSerializer, request.data)
+        version = selectors.version_get(key=key, number=number)
+        version = type(self).service(version_id=version.pk, user=request.user)
+        return Response(VersionDetailSerializer(version).data)
+
+
+class VersionPublishView(VersionTransitionView):
     """Publish a draft: validated again, then frozen; new instances start on it."""
 
     permission_classes = [IsAuthenticated, CanPublishVersion]
-
-    @extend_schema(
-        request=EmptyInputSerializer,
-        responses={200: VersionDetailSerializer, **errors(400, 403, 404, 409)},
-    )
-    def post(self, request: Request, key: str, number: int) -> Response:
-        validated(EmptyInputSerializer, request.data)
-        version = selectors.version_get(key=key, number=number)
-        version = services.template_version_publish(version_id=version.pk, user=request.user)
-        return Response(VersionDetailSerializer(version).data)
+    service = services.template_version_publish
 
 
-class VersionRetireView(ApiView):
+class VersionRetireView(VersionTransitionView):
     """Retire a published version: it starts no new instances; running ones go on."""
 
     permission_classes = [IsAuthenticated, CanRetireVersion]
-
-    @extend_schema(
-        request=EmptyInputSerializer,
-        responses={200: VersionDetailSerializer, **errors(400, 403, 404, 409)},
-    )
-    def post(self, request: Request, key: str, number: int) -> Response:
-        validated(EmptyInputSerializer, request.data)
-        version = selectors.version_get(key=key, number=number)
-        version = services.template_version_retire(version_id=version.pk, user=request.user)
-        return Response(VersionDetailSerializer(version).data)
+    service = services.template_version_retire
 
 
 class DiffSummarySerializer(serializers.Serializer):
