@@ -6,7 +6,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/phasegate
 REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: install lint format test test-sqlite test-postgres test-unit test-integration test-e2e demo run worker beat bench clean
+.PHONY: install lint format test test-sqlite test-postgres test-unit test-integration test-e2e test-long demo run worker beat bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ test-sqlite: install
 test-postgres: install
 	@echo "== tests on PostgreSQL with Redis =="
 	DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+# The property tests with fresh randomness and many more examples (CI's run is derandomised).
+test-long: install
+	HYPOTHESIS_PROFILE=long $(BIN)/pytest tests/unit/definition/test_properties.py $(PYTEST_ARGS)
 
 test-unit: install
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

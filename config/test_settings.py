@@ -27,3 +27,8 @@ for _name, _value in _DEFAULTS.items():
     os.environ.setdefault(_name, _value)
 
 from config.settings import *  # noqa: E402, F403
+
+# A PostgreSQL test database of this run's own, so two runs on one server (a developer's and CI's, or two
+# checkouts) never drop each other's database.
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": f"test_phasegate_{os.getpid()}"}  # noqa: F405
