@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "engine",
+    "engine.pages",
     "designer",
     "fixtures",
 ]
@@ -117,7 +118,7 @@ STORAGES = {
 }
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "designer:inbox"
+LOGIN_REDIRECT_URL = "pages:inbox"
 LOGOUT_REDIRECT_URL = "login"
 
 # Security: strict by default; DJANGO_DEBUG=1 relaxes what only works over HTTPS.

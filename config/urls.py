@@ -9,5 +9,5 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/", include("engine.api.urls")),
-    path("", include("designer.urls")),
+    path("", include("engine.pages.urls")),
 ]

@@ -5,4 +5,4 @@ from django.apps import AppConfig
 
 class DesignerConfig(AppConfig):
     name = "designer"
-    verbose_name = "Designer and progress pages"
+    verbose_name = "Designer"

@@ -1,5 +1,7 @@
 """Reads behind the pages: the inbox, the list of instances, an instance's progress, one phase.
 
+Data only: how a page draws or words it lives in `engine.pages`.
+
 Every read is a fixed number of queries whatever the number of instances or phases (the page tests count
 them). Visibility: staff see every instance; others see the instances they started, the instances of
 templates that declare a role named like one of their groups, and the instances that give them (or one of
@@ -11,7 +13,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from django.db.models import Case, Count, F, IntegerField, Max, Prefetch, Q, QuerySet, Value, When
@@ -89,10 +90,11 @@ def instance_for_user(*, user: Any, instance_id: Any) -> tuple[WorkflowInstance,
 @dataclass
 class InboxItem:
     run: PhaseRun
+    plan: Plan
     spec: PhasePlan
     roles: list[tuple[str, str]]  # (key, name) of the phase's roles
     mine: bool
-    why: str = ""
+    why: str = ""  # the pages' sentence on what it waits for (engine.pages.waiting)
 
 
 @dataclass
@@ -116,7 +118,6 @@ def inbox_get(
     template: str = "",
     sla: str = "",
     limit: int = 200,
-    now: datetime | None = None,
 ) -> Inbox:
     """The open human phases `user` may act on: theirs, and unclaimed ones their roles allow; by due time."""
     groups = group_names(user)
@@ -175,9 +176,8 @@ def inbox_get(
         plan = plans[run.instance.version_id]
         spec = plan.phases[run.phase_id]
         role_names = [(key, plan.roles.get(key, key)) for key in spec.roles]
-        why = waiting_reason(run.instance, plan, run, {}, now) if now else ""
         items.append(
-            InboxItem(run=run, spec=spec, roles=role_names, mine=run.assignee_id == user.pk, why=why)
+            InboxItem(run=run, plan=plan, spec=spec, roles=role_names, mine=run.assignee_id == user.pk)
         )
     role_names_all: dict[str, str] = {}
     for plan in plans.values():
@@ -244,14 +244,12 @@ class PhaseRow:
 
     run: PhaseRun
     spec: PhasePlan
-    why: str
-    depth: int = 0
-    row: int = 0
     items: dict[str, int] = field(default_factory=dict)
     can_claim: bool = False
     can_complete: bool = False
     can_release: bool = False
     can_assign: bool = False
+    why: str = ""  # the pages' sentence on what it waits for (engine.pages.waiting)
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -259,24 +257,12 @@ class PhaseRow:
 
 
 @dataclass
-class Graph:
-    """Phases placed in columns by topological depth (parallel branches side by side), with edges."""
-
-    width: int
-    height: int
-    nodes: list[dict[str, Any]]
-    edges: list[dict[str, Any]]
-    node_w: int = 164
-    node_h: int = 54
-
-
-@dataclass
 class Progress:
     instance: WorkflowInstance
     plan: Plan
     work: Work
+    runs: dict[str, PhaseRun]
     rows: list[PhaseRow]
-    graph: Graph
     history: list[Transition]
     comments: list[Comment]
     finished: int
@@ -285,60 +271,6 @@ class Progress:
     @property
     def percent(self) -> int:
         return round(100 * self.finished / self.total) if self.total else 0
-
-
-NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 164, 54, 40, 16, 10
-
-
-def layout(plan: Plan, runs: Mapping[str, PhaseRun]) -> tuple[dict[str, tuple[int, int]], Graph]:
-    """Columns by topological depth, rows by document order inside a column; SVG coordinates."""
-    depth: dict[str, int] = {}
-    for phase_id in plan.order:  # topological, so every predecessor has its depth already
-        preds = plan.predecessors[phase_id]
-        depth[phase_id] = 1 + max((depth[p] for p in preds), default=-1)
-    columns: dict[int, list[str]] = defaultdict(list)
-    for phase_id in sorted(plan.order, key=lambda p: (depth[p], plan.phases[p].position)):
-        columns[depth[phase_id]].append(phase_id)
-    place: dict[str, tuple[int, int]] = {}
-    for column, members in columns.items():
-        for row, phase_id in enumerate(members):
-            place[phase_id] = (column, row)
-    tallest = max((len(m) for m in columns.values()), default=1)
-    height = PAD * 2 + tallest * NODE_H + (tallest - 1) * GAP_Y
-    nodes, edges = [], []
-    for phase_id, (column, row) in place.items():
-        offset = (tallest - len(columns[column])) * (NODE_H + GAP_Y) / 2  # centre short columns
-        x = PAD + column * (NODE_W + GAP_X)
-        y = PAD + offset + row * (NODE_H + GAP_Y)
-        run = runs.get(phase_id)
-        nodes.append(
-            {
-                "id": phase_id,
-                "name": plan.phases[phase_id].name or phase_id,
-                "type": plan.phases[phase_id].type,
-                "state": run.state if run else PhaseState.PENDING,
-                "sla": run.sla_status if run else "",
-                "assignee": run.assignee.get_username() if run and run.assignee else "",
-                "x": x,
-                "y": round(y),
-                "cx": x + NODE_W / 2,
-            }
-        )
-    by_id = {node["id"]: node for node in nodes}
-    for phase_id in plan.order:
-        for pred in plan.predecessors[phase_id]:
-            a, b = by_id[pred], by_id[phase_id]
-            x1, y1 = a["x"] + NODE_W, a["y"] + NODE_H / 2
-            x2, y2 = b["x"], b["y"] + NODE_H / 2
-            mid = (x1 + x2) / 2
-            edges.append(
-                {
-                    "d": f"M{x1:.0f},{y1:.0f} C{mid:.0f},{y1:.0f} {mid:.0f},{y2:.0f} {x2 - 6:.0f},{y2:.0f}",
-                    "done": a["state"] in (PhaseState.COMPLETED, PhaseState.SKIPPED),
-                }
-            )
-    width = PAD * 2 + len(columns) * NODE_W + max(len(columns) - 1, 0) * GAP_X
-    return place, Graph(width=width, height=round(height), nodes=nodes, edges=edges)
 
 
 def _item_counts(instance: WorkflowInstance) -> dict[str, dict[str, int]]:
@@ -354,11 +286,8 @@ def _item_counts(instance: WorkflowInstance) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _rows(
-    instance: WorkflowInstance, plan: Plan, runs: Mapping[str, PhaseRun], work: Work, now: datetime
-) -> list[PhaseRow]:
+def _rows(instance: WorkflowInstance, plan: Plan, runs: Mapping[str, PhaseRun], work: Work) -> list[PhaseRow]:
     items = _item_counts(instance) if any(spec.type == "map" for spec in plan.phases.values()) else {}
-    place, _ = layout(plan, runs)
     rows = []
     for phase_id in plan.order:
         run, spec = runs[phase_id], plan.phases[phase_id]
@@ -367,9 +296,6 @@ def _rows(
             PhaseRow(
                 run=run,
                 spec=spec,
-                why=waiting_reason(instance, plan, run, runs, now, items=counts),
-                depth=place[phase_id][0],
-                row=place[phase_id][1],
                 items=counts,
                 can_claim=work.can_claim(run, spec) and instance.state == InstanceState.RUNNING,
                 can_complete=work.can_complete(run, spec) and instance.state == InstanceState.RUNNING,
@@ -380,7 +306,7 @@ def _rows(
     return rows
 
 
-def instance_progress_get(*, user: Any, instance_id: Any, now: datetime) -> Progress:
+def instance_progress_get(*, user: Any, instance_id: Any) -> Progress:
     """Everything the progress page shows, in a fixed number of queries."""
     instance, plan = instance_for_user(user=user, instance_id=instance_id)
     runs = {
@@ -388,8 +314,7 @@ def instance_progress_get(*, user: Any, instance_id: Any, now: datetime) -> Prog
         for run in PhaseRun.objects.filter(instance=instance).select_related("assignee", "completed_by")
     }
     work = Work.of(user, instance, plan)
-    rows = _rows(instance, plan, runs, work, now)
-    _, graph = layout(plan, runs)
+    rows = _rows(instance, plan, runs, work)
     history = list(Transition.objects.filter(instance=instance, item_run__isnull=True).order_by("id"))
     comments = list(Comment.objects.filter(instance=instance).select_related("author", "phase_run"))
     finished = sum(1 for run in runs.values() if run.state in FINISHED_PHASE_STATES)
@@ -397,8 +322,8 @@ def instance_progress_get(*, user: Any, instance_id: Any, now: datetime) -> Prog
         instance=instance,
         plan=plan,
         work=work,
+        runs=runs,
         rows=rows,
-        graph=graph,
         history=history,
         comments=comments,
         finished=finished,
@@ -411,6 +336,7 @@ class PhaseDetail:
     instance: WorkflowInstance
     plan: Plan
     work: Work
+    runs: dict[str, PhaseRun]
     row: PhaseRow
     history: list[Transition]
     comments: list[Comment]
@@ -432,7 +358,7 @@ class PhaseDetail:
 MAX_ITEMS_SHOWN = 200
 
 
-def phase_detail_get(*, user: Any, instance_id: Any, phase_id: str, now: datetime) -> PhaseDetail:
+def phase_detail_get(*, user: Any, instance_id: Any, phase_id: str) -> PhaseDetail:
     """Everything the per-phase page shows, in a fixed number of queries."""
     instance, plan = instance_for_user(user=user, instance_id=instance_id)
     spec = plan.phases.get(phase_id)
@@ -454,7 +380,6 @@ def phase_detail_get(*, user: Any, instance_id: Any, phase_id: str, now: datetim
     row = PhaseRow(
         run=run,
         spec=spec,
-        why=waiting_reason(instance, plan, run, runs, now, items=counts),
         items=counts,
         can_claim=work.can_claim(run, spec) and instance.state == InstanceState.RUNNING,
         can_complete=work.can_complete(run, spec) and instance.state == InstanceState.RUNNING,
@@ -469,6 +394,7 @@ def phase_detail_get(*, user: Any, instance_id: Any, phase_id: str, now: datetim
         instance=instance,
         plan=plan,
         work=work,
+        runs=runs,
         row=row,
         history=history,
         comments=list(Comment.objects.filter(phase_run=run).select_related("author")),
@@ -484,83 +410,6 @@ def phase_detail_get(*, user: Any, instance_id: Any, phase_id: str, now: datetim
     )
 
 
-# --- why is it waiting? ----------------------------------------------------------------------------------
-
-
-def _names(plan: Plan, phase_ids: Iterable[str]) -> str:
-    return ", ".join(plan.phases[p].name or p for p in phase_ids)
-
-
-def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
-
-
-def waiting_reason(
-    instance: WorkflowInstance,
-    plan: Plan,
-    run: PhaseRun,
-    runs: Mapping[str, PhaseRun],
-    now: datetime,
-    *,
-    items: Mapping[str, int] | None = None,
-) -> str:
-    """One sentence on why an open or waiting phase is where it is: for whom, until when, or on what."""
-    spec = plan.phases[run.phase_id]
-    state = run.state
-    if state in (PhaseState.COMPLETED, PhaseState.SKIPPED, PhaseState.CANCELLED):
-        return ""
-    if instance.state == InstanceState.SUSPENDED and state != PhaseState.PENDING:
-        since = _when(instance.suspended_at)
-        return (
-            f"The instance is suspended (since {since}): nothing moves, and SLA time stops, until it resumes."
-        )
-    if state == PhaseState.FAILED:
-        error = run.error or {}
-        if spec.type == "gate":
-            action = f" (action {error.get('action')})" if error.get("action") else ""
-            return f"The gate failed: {error.get('message', 'check failed')}{action}."
-        return f"Failed ({error.get('category', 'system')}): {error.get('message', '')}"
-    if instance.state in (InstanceState.FAILED, InstanceState.CANCELLED, InstanceState.COMPLETED):
-        return f"The instance is {instance.state}."
-    if state == PhaseState.PENDING:
-        waiting_for = [
-            p for p in plan.predecessors[run.phase_id] if runs[p].state not in FINISHED_PHASE_STATES
-        ]
-        if waiting_for:
-            return f"Waits for {_names(plan, waiting_for)} to finish."
-        return "About to start."
-    if state == PhaseState.READY:
-        return "Queued for a worker."
-    if state == PhaseState.WAITING:
-        if spec.type == "wait" and spec.signal:
-            timeout = f"; gives up at {_when(run.next_run_at)}" if run.next_run_at else ""
-            return f"Waits for the signal “{spec.signal}”{timeout}."
-        if spec.type == "wait":
-            return f"Waits for its timer until {_when(run.next_run_at)}."
-        error = run.error or {}
-        return (
-            f"Retry of attempt {run.attempt + 1} due at {_when(run.next_run_at)} after "
-            f"{error.get('category', 'an')} error: {error.get('message', '')}"
-        )
-    # active
-    if spec.type == "human":
-        due = f", due {_when(run.due_at)}" if run.due_at else ""
-        if run.assignee_id:
-            holder = run.assignee.get_username() if run.assignee else "someone"
-            return f"Waits for {holder}, who claimed it at {_when(run.claimed_at)}{due}."
-        roles = " or ".join(plan.roles.get(role, role) for role in spec.roles)
-        return f"Waits for someone with the role {roles} to claim it{due}."
-    if spec.type == "map":
-        done = sum(n for s, n in (items or {}).items() if s in FINISHED_PHASE_STATES)
-        total = sum((items or {}).values())
-        return f"{done} of {total} items finished."
-    if spec.type == "wait":
-        return "Waits for its timer."
-    lease = f" (lease until {_when(run.lease_expires_at)})" if run.lease_expires_at else ""
-    owner = run.lease_owner or "a worker"
-    return f"Attempt {run.attempt} is running on {owner}{lease}."
-
-
 __all__ = [
     "RANK_SLA",
     "SLA_RANK",
@@ -571,8 +420,6 @@ __all__ = [
     "instance_progress_get",
     "instance_visible_q",
     "instances_visible_to",
-    "layout",
     "phase_detail_get",
     "template_choices",
-    "waiting_reason",
 ]

@@ -280,7 +280,7 @@ class OverrideAdminMixin:
             "opts": self.model._meta,  # type: ignore[attr-defined]
             "change_url": self.change_url(obj),
         }
-        return TemplateResponse(request, "designer/admin/override.html", context, status=status)
+        return TemplateResponse(request, "admin/engine/overrides/override.html", context, status=status)
 
     def bulk_override(self, request: HttpRequest, queryset: Any, action: str) -> HttpResponse | None:
         """An admin action: ask for the reason on an intermediate page, then apply to each selected object."""
@@ -314,7 +314,7 @@ class OverrideAdminMixin:
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "opts": self.model._meta,  # type: ignore[attr-defined]
         }
-        return TemplateResponse(request, "designer/admin/override_bulk.html", context)
+        return TemplateResponse(request, "admin/engine/overrides/override_bulk.html", context)
 
     def override_links(self, request: HttpRequest, obj: Any) -> list[tuple[str, str]]:
         if obj is None or not self.has_override_permission(request):
@@ -397,7 +397,7 @@ class WorkflowInstanceAdmin(OverrideAdminMixin, admin.ModelAdmin):
     )
     exclude = ("params", "error")
     inlines = [PhaseRunInline, TransitionInline]
-    change_form_template = "designer/admin/change_form.html"
+    change_form_template = "admin/engine/overrides/change_form.html"
     override_permission = overrides.INSTANCE_PERMISSION
     override_table = INSTANCE_OVERRIDES
     actions = [_bulk_action(key, o.label) for key, o in INSTANCE_OVERRIDES.items() if o.bulk]
@@ -427,7 +427,7 @@ class WorkflowInstanceAdmin(OverrideAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="progress page")
     def progress_page(self, obj: WorkflowInstance) -> str:
-        url = reverse("designer:workflow_detail", kwargs={"instance_id": obj.pk})
+        url = reverse("pages:workflow_detail", kwargs={"instance_id": obj.pk})
         return format_html('<a href="{}">{}</a>', url, url)
 
 
@@ -484,7 +484,7 @@ class PhaseRunAdmin(OverrideAdminMixin, admin.ModelAdmin):
     )
     fields = readonly_fields
     inlines = [PhaseTransitionInline]
-    change_form_template = "designer/admin/change_form.html"
+    change_form_template = "admin/engine/overrides/change_form.html"
     override_permission = overrides.PHASE_PERMISSION
     override_table = PHASE_OVERRIDES
     actions = [_bulk_action(key, o.label) for key, o in PHASE_OVERRIDES.items() if o.bulk]
@@ -535,7 +535,5 @@ class PhaseRunAdmin(OverrideAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="phase page")
     def progress_page(self, obj: PhaseRun) -> str:
-        url = reverse(
-            "designer:phase_detail", kwargs={"instance_id": obj.instance_id, "phase_id": obj.phase_id}
-        )
+        url = reverse("pages:phase_detail", kwargs={"instance_id": obj.instance_id, "phase_id": obj.phase_id})
         return format_html('<a href="{}">{}</a>', url, url)

@@ -1,7 +1,8 @@
 """Admin for templates and their versions: publish and retire as actions, definitions read-only.
 
-Templates are drawn, validated, published and compared in the browser designer (`designer.design`), whose
-views `WorkflowTemplateAdmin.get_urls()` mounts behind the admin's login.
+Templates are drawn, validated, published and compared in the browser designer, an app of its own
+(`designer`) that registers its pages on top of these admins (`designer/admin.py`); this module knows
+nothing of it.
 """
 
 from __future__ import annotations
@@ -10,10 +11,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.http import HttpRequest
-from django.urls import URLPattern, URLResolver, reverse
-from django.utils.html import format_html
 
-from designer.design.urls import designer_urls
 from engine.admin.common import ReadOnlyInline, pretty_json
 from engine.errors import EngineError, TemplateInvalid
 from engine.models import TemplateVersion, WorkflowTemplate
@@ -29,19 +27,10 @@ class VersionInline(ReadOnlyInline):
 
 @admin.register(WorkflowTemplate)
 class WorkflowTemplateAdmin(admin.ModelAdmin):
-    list_display = ("key", "name", "latest_published", "updated_at", "design_link")
+    list_display = ("key", "name", "latest_published", "updated_at")
     search_fields = ("key", "name")
     readonly_fields = ("created_at", "updated_at")
     inlines = [VersionInline]
-
-    def get_urls(self) -> list[URLPattern | URLResolver]:
-        # The designer's patterns go first: the admin's catch-all `<path:object_id>/` would match them.
-        return designer_urls(self, wrap=self.admin_site.admin_view) + super().get_urls()
-
-    @admin.display(description="designer")
-    def design_link(self, obj: WorkflowTemplate) -> str:
-        url = reverse("admin:engine_workflowtemplate_design", args=[obj.pk])
-        return format_html('<a href="{}">Design</a>', url)
 
     @admin.display(description="latest published")
     def latest_published(self, obj: WorkflowTemplate) -> str:
@@ -59,7 +48,6 @@ class TemplateVersionAdmin(admin.ModelAdmin):
         "phases",
         "published_by",
         "published_at",
-        "design_links",
     )
     list_filter = ("state", "template")
     search_fields = ("template__key", "checksum")
@@ -105,14 +93,6 @@ class TemplateVersionAdmin(admin.ModelAdmin):
     @admin.display(description="phases")
     def phases(self, obj: TemplateVersion) -> int:
         return obj.phase_count
-
-    @admin.display(description="designer")
-    def design_links(self, obj: TemplateVersion) -> str:
-        design = reverse("admin:engine_workflowtemplate_design_version", args=[obj.template_id, obj.number])
-        compare = reverse("admin:engine_workflowtemplate_design_compare", args=[obj.template_id])
-        return format_html(
-            '<a href="{}">Design</a> · <a href="{}?new={}">Compare</a>', design, compare, obj.pk
-        )
 
     @admin.display(description="definition")
     def definition_pretty(self, obj: TemplateVersion) -> str:

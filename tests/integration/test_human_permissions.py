@@ -174,14 +174,14 @@ def test_complete_of_a_phase_someone_else_holds_is_a_conflict(instance, people):
 )
 def test_progress_page_visibility(client, instance, people, who, expected):
     client.force_login(people[who])
-    response = client.get(reverse("designer:workflow_detail", args=[instance.pk]))
+    response = client.get(reverse("pages:workflow_detail", args=[instance.pk]))
     assert response.status_code == expected
 
 
 def test_the_starter_sees_the_instance_without_any_role(client, dt_testing, people):
     instance = start(user=people["outsider"])
     client.force_login(people["outsider"])
-    assert client.get(reverse("designer:workflow_detail", args=[instance.pk])).status_code == 200
+    assert client.get(reverse("pages:workflow_detail", args=[instance.pk])).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -189,24 +189,24 @@ def test_the_starter_sees_the_instance_without_any_role(client, dt_testing, peop
 )
 def test_claim_over_http(client, instance, people, who, expected):
     client.force_login(people[who])
-    response = client.post(reverse("designer:phase_claim", args=[instance.pk, "planning"]))
+    response = client.post(reverse("pages:phase_claim", args=[instance.pk, "planning"]))
     assert response.status_code == expected
 
 
 def test_claim_over_http_of_a_held_phase_is_409_with_the_holder(client, instance, people):
     human.phase_claim(instance_id=instance.pk, phase_id="planning", user=people["tester"])
     client.force_login(people["tester2"])
-    response = client.post(reverse("designer:phase_claim", args=[instance.pk, "planning"]))
+    response = client.post(reverse("pages:phase_claim", args=[instance.pk, "planning"]))
     assert response.status_code == 409
     assert "held by tester" in response.content.decode()
 
 
 def test_pages_need_a_login(client, instance):
     for url in (
-        reverse("designer:inbox"),
-        reverse("designer:workflow_list"),
-        reverse("designer:workflow_detail", args=[instance.pk]),
-        reverse("designer:phase_detail", args=[instance.pk, "planning"]),
+        reverse("pages:inbox"),
+        reverse("pages:workflow_list"),
+        reverse("pages:workflow_detail", args=[instance.pk]),
+        reverse("pages:phase_detail", args=[instance.pk, "planning"]),
     ):
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")

@@ -93,7 +93,7 @@ def wide_instance(n: int, people):
 @pytest.mark.parametrize("who", ["tester", "tester2", "manager"])
 def test_inbox_queries_do_not_grow_with_instances(client, dt_testing, people, who):
     client.force_login(people[who])
-    url = reverse("designer:inbox")
+    url = reverse("pages:inbox")
     busy_instances(3, people)
     few = count(client, url)
     busy_instances(27, people)
@@ -104,7 +104,7 @@ def test_inbox_queries_do_not_grow_with_instances(client, dt_testing, people, wh
 @pytest.mark.parametrize("who", ["tester", "admin", "outsider"])
 def test_workflow_list_queries_do_not_grow_with_instances(client, dt_testing, people, who):
     client.force_login(people[who])
-    url = reverse("designer:workflow_list")
+    url = reverse("pages:workflow_list")
     busy_instances(3, people)
     few = count(client, url)
     busy_instances(27, people)
@@ -115,23 +115,23 @@ def test_workflow_list_queries_do_not_grow_with_instances(client, dt_testing, pe
 def test_progress_page_queries_do_not_grow_with_phases(client, people):
     client.force_login(people["tester"])
     small, large = wide_instance(3, people), wide_instance(30, people)
-    few = count(client, reverse("designer:workflow_detail", args=[small.pk]))
-    many = count(client, reverse("designer:workflow_detail", args=[large.pk]))
+    few = count(client, reverse("pages:workflow_detail", args=[small.pk]))
+    many = count(client, reverse("pages:workflow_detail", args=[large.pk]))
     assert few == many <= MAX_QUERIES
 
 
 def test_phase_page_queries_do_not_grow_with_phases(client, people):
     client.force_login(people["tester"])
     small, large = wide_instance(3, people), wide_instance(30, people)
-    few = count(client, reverse("designer:phase_detail", args=[small.pk, "p0"]))
-    many = count(client, reverse("designer:phase_detail", args=[large.pk, "p0"]))
+    few = count(client, reverse("pages:phase_detail", args=[small.pk, "p0"]))
+    many = count(client, reverse("pages:phase_detail", args=[large.pk, "p0"]))
     assert few == many <= MAX_QUERIES
 
 
 def test_inbox_queries_do_not_grow_with_phases(client, people):
     client.force_login(people["tester"])
     wide_instance(3, people)
-    few = count(client, reverse("designer:inbox"))
+    few = count(client, reverse("pages:inbox"))
     wide_instance(30, people)
-    many = count(client, reverse("designer:inbox"))
+    many = count(client, reverse("pages:inbox"))
     assert few == many <= MAX_QUERIES

@@ -12,9 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from engine.models import Comment, InstanceState, PhaseRun, Transition, WorkflowInstance
+from engine.pages.graph import layout
 from engine.runtime import human, overrides
 from engine.runtime.plans import plan_for
-from engine.selectors import layout
 from tests.integration.test_human_helpers import (  # noqa: F401  (fixtures)
     PLAN_URL,
     dt_testing,
@@ -39,8 +39,8 @@ def html(response) -> str:
 
 def phase_url(instance, phase_id, action=""):
     if action:
-        return reverse(f"designer:phase_{action}", args=[instance.pk, phase_id])
-    return reverse("designer:phase_detail", args=[instance.pk, phase_id])
+        return reverse(f"pages:phase_{action}", args=[instance.pk, phase_id])
+    return reverse("pages:phase_detail", args=[instance.pk, phase_id])
 
 
 def writes(queries) -> list[str]:
@@ -54,21 +54,21 @@ def test_login_page_logs_in_and_lands_in_the_inbox(client, people):
     page = client.get(reverse("login"))
     assert page.status_code == 200 and 'name="username"' in html(page)
     response = client.post(reverse("login"), {"username": "tester", "password": "pw-123456"})
-    assert response.status_code == 302 and response["Location"] == reverse("designer:inbox")
+    assert response.status_code == 302 and response["Location"] == reverse("pages:inbox")
 
 
 def test_the_base_layout_has_the_navigation_and_a_logout_form(client, people, dt_testing):
-    page = html(login(client, people["tester"]).get(reverse("designer:inbox")))
+    page = html(login(client, people["tester"]).get(reverse("pages:inbox")))
     assert 'href="/inbox/"' in page and 'href="/workflows/"' in page
     assert 'href="/admin/"' not in page  # not staff
     assert re.search(r'<form method="post" action="/accounts/logout/"', page)
-    staff_page = html(login(client, people["admin"]).get(reverse("designer:inbox")))
+    staff_page = html(login(client, people["admin"]).get(reverse("pages:inbox")))
     assert 'href="/admin/"' in staff_page
 
 
 def test_the_root_goes_to_the_inbox(client, people):
     response = login(client, people["tester"]).get("/")
-    assert response.status_code == 302 and response["Location"] == reverse("designer:inbox")
+    assert response.status_code == 302 and response["Location"] == reverse("pages:inbox")
 
 
 # --- inbox ----------------------------------------------------------------------------------------------
@@ -76,26 +76,24 @@ def test_the_root_goes_to_the_inbox(client, people):
 
 def test_inbox_lists_what_my_roles_allow_with_due_time_and_sla(client, dt_testing, people):
     instance = start()
-    page = html(login(client, people["tester"]).get(reverse("designer:inbox")))
+    page = html(login(client, people["tester"]).get(reverse("pages:inbox")))
     assert f'data-instance="{instance.pk}"' in page and 'data-phase="planning"' in page
     assert "On schedule" in page and "Claim" in page
-    assert 'data-phase="planning"' not in html(login(client, people["cdo"]).get(reverse("designer:inbox")))
+    assert 'data-phase="planning"' not in html(login(client, people["cdo"]).get(reverse("pages:inbox")))
 
 
 def test_inbox_hides_phases_someone_else_holds_and_shows_mine(client, dt_testing, people):
     instance = start()
     human.phase_claim(instance_id=instance.pk, phase_id="planning", user=people["tester"])
-    assert 'data-phase="planning"' not in html(
-        login(client, people["tester2"]).get(reverse("designer:inbox"))
-    )
-    mine = html(login(client, people["tester"]).get(reverse("designer:inbox")))
+    assert 'data-phase="planning"' not in html(login(client, people["tester2"]).get(reverse("pages:inbox")))
+    mine = html(login(client, people["tester"]).get(reverse("pages:inbox")))
     assert 'data-phase="planning"' in mine and "Yours since" in mine
 
 
 def test_inbox_filters_by_role_template_and_sla(client, dt_testing, people):
     start()
     client = login(client, people["manager"])
-    inbox = reverse("designer:inbox")
+    inbox = reverse("pages:inbox")
     assert 'data-phase="planning"' in html(client.get(inbox, {"role": "test_manager"}))
     assert 'data-phase="planning"' not in html(client.get(inbox, {"role": "tester"}))
     assert 'data-phase="planning"' in html(client.get(inbox, {"template": "dt_testing"}))
@@ -107,7 +105,7 @@ def test_inbox_filters_by_role_template_and_sla(client, dt_testing, people):
 def test_inbox_is_sorted_by_due_time(client, dt_testing, people):
     late, early = start(), start(params={"report_id": 8})
     PhaseRun.objects.filter(instance=early, phase_id="planning").update(due_at="2026-01-01T00:00:00Z")
-    page = html(login(client, people["tester"]).get(reverse("designer:inbox")))
+    page = html(login(client, people["tester"]).get(reverse("pages:inbox")))
     assert page.index(str(early.pk)) < page.index(str(late.pk))
 
 
@@ -127,7 +125,7 @@ def test_workflow_list_shows_progress_state_and_worst_sla(client, dt_testing, pe
         instance_id=instance.pk, phase_id="planning", user=people["tester"], data={"plan_url": PLAN_URL}
     )
     PhaseRun.objects.filter(instance=instance, phase_id="scoping").update(sla_status="at_risk")
-    page = html(login(client, people["tester"]).get(reverse("designer:workflow_list")))
+    page = html(login(client, people["tester"]).get(reverse("pages:workflow_list")))
     assert "1/7" in page and 'aria-valuenow="14"' in page
     assert "At risk" in page and "running" in page
 
@@ -136,18 +134,16 @@ def test_workflow_list_filters_and_paginates(client, dt_testing, people):
     for n in range(27):
         start(params={"report_id": n})
     client = login(client, people["tester"])
-    first = html(client.get(reverse("designer:workflow_list")))
+    first = html(client.get(reverse("pages:workflow_list")))
     assert first.count('data-instance="') == 25 and "Page 1 of 2" in first
-    assert html(client.get(reverse("designer:workflow_list"), {"page": 2})).count('data-instance="') == 2
-    assert 'data-instance="' not in html(
-        client.get(reverse("designer:workflow_list"), {"state": "completed"})
-    )
+    assert html(client.get(reverse("pages:workflow_list"), {"page": 2})).count('data-instance="') == 2
+    assert 'data-instance="' not in html(client.get(reverse("pages:workflow_list"), {"state": "completed"}))
 
 
 def test_workflow_list_shows_only_visible_instances(client, dt_testing, people):
     start()
     assert 'data-instance="' not in html(
-        login(client, people["outsider"]).get(reverse("designer:workflow_list"))
+        login(client, people["outsider"]).get(reverse("pages:workflow_list"))
     )
 
 
@@ -157,7 +153,7 @@ def test_progress_page_shows_graph_phases_holders_and_history(client, dt_testing
         instance_id=instance.pk, phase_id="planning", user=people["tester"], data={"plan_url": PLAN_URL}
     )
     human.phase_claim(instance_id=instance.pk, phase_id="scoping", user=people["tester2"])
-    page = html(login(client, people["manager"]).get(reverse("designer:workflow_detail", args=[instance.pk])))
+    page = html(login(client, people["manager"]).get(reverse("pages:workflow_detail", args=[instance.pk])))
     assert '<svg class="graph"' in page
     assert re.search(r'data-phase="planning" data-state="completed"', page)
     assert re.search(r'data-phase="scoping" data-state="active"', page)
@@ -178,7 +174,7 @@ def test_parallel_phases_share_a_column_of_the_graph(dt_testing):
 def test_progress_page_says_why_a_suspended_instance_waits(client, dt_testing, people):
     instance = start()
     overrides.instance_suspend(instance_id=instance.pk, user=people["admin"], reason="audit")
-    page = html(login(client, people["tester"]).get(reverse("designer:workflow_detail", args=[instance.pk])))
+    page = html(login(client, people["tester"]).get(reverse("pages:workflow_detail", args=[instance.pk])))
     assert "The instance is suspended" in page and "SLA time stops" in page
 
 
@@ -187,7 +183,7 @@ def test_unknown_instance_or_phase_is_404(client, dt_testing, people):
     client = login(client, people["tester"])
     assert (
         client.get(
-            reverse("designer:workflow_detail", args=["6c1f7a58-0000-4000-8000-000000000000"])
+            reverse("pages:workflow_detail", args=["6c1f7a58-0000-4000-8000-000000000000"])
         ).status_code
         == 404
     )
@@ -233,7 +229,7 @@ def test_posting_the_form_completes_the_phase_and_goes_to_the_progress_page(clie
         phase_url(instance, "planning"), {"plan_url": PLAN_URL, "notes": "first draft"}
     )
     assert response.status_code == 302
-    assert response["Location"] == reverse("designer:workflow_detail", args=[instance.pk])
+    assert response["Location"] == reverse("pages:workflow_detail", args=[instance.pk])
     assert run_of(instance, "planning").data == {"plan_url": PLAN_URL, "notes": "first draft"}
     page = html(client.get(response["Location"]))
     assert "Planning completed." in page
@@ -306,7 +302,7 @@ def test_comments_are_added_and_shown(client, dt_testing, people):
     instance = start()
     client = login(client, people["cdo"])
     response = client.post(
-        reverse("designer:comment_add", args=[instance.pk]), {"body": "Which report?", "phase_id": "planning"}
+        reverse("pages:comment_add", args=[instance.pk]), {"body": "Which report?", "phase_id": "planning"}
     )
     assert response.status_code == 302
     assert Comment.objects.get().phase_run.phase_id == "planning"
@@ -332,10 +328,10 @@ def test_user_typed_values_are_escaped_everywhere(client, dt_testing, people):
     )
     client = login(client, people["tester"])
     for url in (
-        reverse("designer:workflow_list"),
-        reverse("designer:workflow_detail", args=[instance.pk]),
+        reverse("pages:workflow_list"),
+        reverse("pages:workflow_detail", args=[instance.pk]),
         phase_url(instance, "planning"),
-        reverse("designer:inbox"),
+        reverse("pages:inbox"),
     ):
         page = html(client.get(url))
         assert evil not in page, url
@@ -346,14 +342,14 @@ def test_get_never_writes(client, dt_testing, people):
     instance = start()
     human.phase_claim(instance_id=instance.pk, phase_id="planning", user=people["tester"])
     client = login(client, people["tester"])
-    client.get(reverse("designer:inbox"))  # the session is written once, at login
+    client.get(reverse("pages:inbox"))  # the session is written once, at login
     for url in (
-        reverse("designer:inbox"),
-        reverse("designer:workflow_list"),
-        reverse("designer:workflow_detail", args=[instance.pk]),
+        reverse("pages:inbox"),
+        reverse("pages:workflow_list"),
+        reverse("pages:workflow_detail", args=[instance.pk]),
         phase_url(instance, "planning"),
-        reverse("designer:workflow_start_list"),
-        reverse("designer:workflow_start", args=["dt_testing"]),
+        reverse("pages:workflow_start_list"),
+        reverse("pages:workflow_start", args=["dt_testing"]),
     ):
         with CaptureQueriesContext(connection) as queries:
             assert client.get(url).status_code == 200
@@ -372,12 +368,12 @@ def test_actions_refuse_get(client, dt_testing, people):
 
 def test_start_page_starts_an_instance_from_its_params_form(client, dt_testing, people):
     client = login(client, people["tester"])
-    page = html(client.get(reverse("designer:workflow_start", args=["dt_testing"])))
+    page = html(client.get(reverse("pages:workflow_start", args=["dt_testing"])))
     assert 'type="number" name="report_id"' in page
-    bad = client.post(reverse("designer:workflow_start", args=["dt_testing"]), {"report_id": ""})
+    bad = client.post(reverse("pages:workflow_start", args=["dt_testing"]), {"report_id": ""})
     assert bad.status_code == 400
     response = client.post(
-        reverse("designer:workflow_start", args=["dt_testing"]),
+        reverse("pages:workflow_start", args=["dt_testing"]),
         {"report_id": "42", "cycle": "2026-Q1", "pg_business_key": "report-42"},
     )
     assert response.status_code == 302
@@ -387,5 +383,5 @@ def test_start_page_starts_an_instance_from_its_params_form(client, dt_testing, 
 
 
 def test_start_needs_a_role_of_the_workflow(client, dt_testing, people):
-    response = login(client, people["outsider"]).get(reverse("designer:workflow_start", args=["dt_testing"]))
+    response = login(client, people["outsider"]).get(reverse("pages:workflow_start", args=["dt_testing"]))
     assert response.status_code == 403

@@ -61,7 +61,7 @@ def gated(db):
 
 def progress(client, user, instance) -> str:
     client.force_login(user)
-    return client.get(reverse("designer:workflow_detail", args=[instance.pk])).content.decode()
+    return client.get(reverse("pages:workflow_detail", args=[instance.pk])).content.decode()
 
 
 def test_each_kind_of_wait_says_why(client, mixed, people, broker, django_capture_on_commit_callbacks):

@@ -143,7 +143,7 @@ def test_escalation_shows_on_the_phase_page(client, review, people, clock):
     instance = start("review", params={})
     sweep_at(clock, ny(2026, 2, 10, 10, 0))
     client.force_login(people["tester"])
-    page = client.get(reverse("designer:phase_detail", args=[instance.pk, "review"])).content.decode()
+    page = client.get(reverse("pages:phase_detail", args=[instance.pk, "review"])).content.decode()
     assert "escalated" in page and "Behind schedule" in page and "late by" in page
 
 

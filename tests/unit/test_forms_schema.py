@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from django import forms
 
-from designer.forms import CompleteForm, EnumField, LinesField, SchemaForm, StartForm, initial_from
+from engine.pages.forms import CompleteForm, EnumField, LinesField, SchemaForm, StartForm, initial_from
 from engine.runtime.human import form_problems
 
 SCHEMA = {

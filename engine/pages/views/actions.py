@@ -11,18 +11,18 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from designer.forms import AssignForm, CommentForm
-from designer.views.common import engine_errors, error_page, safe_next
 from engine import selectors
 from engine.errors import FormInvalid
+from engine.pages.forms import AssignForm, CommentForm
+from engine.pages.views.common import engine_errors, error_page, safe_next
 from engine.runtime import human
 
 
 def _back(request: HttpRequest, instance_id: Any, phase_id: str | None = None) -> HttpResponseRedirect:
     if phase_id:
-        default = reverse("designer:phase_detail", kwargs={"instance_id": instance_id, "phase_id": phase_id})
+        default = reverse("pages:phase_detail", kwargs={"instance_id": instance_id, "phase_id": phase_id})
     else:
-        default = reverse("designer:workflow_detail", kwargs={"instance_id": instance_id})
+        default = reverse("pages:workflow_detail", kwargs={"instance_id": instance_id})
     return HttpResponseRedirect(safe_next(request, default))
 
 
@@ -34,7 +34,7 @@ def phase_claim(request: HttpRequest, instance_id: Any, phase_id: str) -> HttpRe
     run = human.phase_claim(instance_id=instance_id, phase_id=phase_id, user=request.user)
     messages.success(request, f"You hold {run.phase_id} now.")
     # After a claim the natural next step is the phase's form, whatever page the button was on.
-    target = reverse("designer:phase_detail", kwargs={"instance_id": instance_id, "phase_id": phase_id})
+    target = reverse("pages:phase_detail", kwargs={"instance_id": instance_id, "phase_id": phase_id})
     return HttpResponseRedirect(target)
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 from django.urls import path
 from django.views.generic import RedirectView
 
-from designer.views import actions, pages
+from engine.pages.views import actions, pages
 
-app_name = "designer"
+app_name = "pages"
 
 INSTANCE = "workflows/<uuid:instance_id>/"
 PHASE = INSTANCE + "phases/<str:phase_id>/"
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="designer:inbox", permanent=False), name="home"),
+    path("", RedirectView.as_view(pattern_name="pages:inbox", permanent=False), name="home"),
     path("inbox/", pages.inbox, name="inbox"),
     path("workflows/", pages.workflow_list, name="workflow_list"),
     path("workflows/start/", pages.workflow_start_list, name="workflow_start_list"),

@@ -19,11 +19,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from designer.forms import AssignForm, CommentForm, CompleteForm, StartForm, initial_from
-from designer.views.common import engine_errors
 from engine import selectors
 from engine.errors import FormInvalid, NotFound, ParamsInvalid, PermissionDenied
 from engine.models import InstanceState, SlaStatus, TemplateVersion, VersionState
+from engine.pages.forms import AssignForm, CommentForm, CompleteForm, StartForm, initial_from
+from engine.pages.graph import layout
+from engine.pages.views.common import engine_errors
+from engine.pages.waiting import waiting_reason
 from engine.runtime.actors import Actor
 from engine.runtime.human import group_names, phase_complete, role_holders
 from engine.runtime.overrides import can_override_instances, can_override_phases
@@ -47,14 +49,16 @@ def inbox(request: HttpRequest) -> HttpResponse:
     template = request.GET.get("template", "")
     sla = request.GET.get("sla", "")
     now = timezone.now()
-    box = selectors.inbox_get(user=request.user, role=role, template=template, sla=sla, now=now)
+    box = selectors.inbox_get(user=request.user, role=role, template=template, sla=sla)
+    for item in box.items:
+        item.why = waiting_reason(item.run.instance, item.plan, item.run, {}, now)
     context = {
         "inbox": box,
         "filters": {"role": role, "template": template, "sla": sla},
         "sla_choices": SLA_FILTERS[:3],
         "now": now,
     }
-    return render(request, "designer/inbox.html", context)
+    return render(request, "pages/inbox.html", context)
 
 
 @login_required
@@ -81,7 +85,7 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
         "sla_choices": SLA_FILTERS,
         "can_start": True,
     }
-    return render(request, "designer/workflow_list.html", context)
+    return render(request, "pages/workflow_list.html", context)
 
 
 def _list_row(instance: Any) -> dict[str, Any]:
@@ -101,17 +105,23 @@ def _list_row(instance: Any) -> dict[str, Any]:
 @engine_errors
 def workflow_detail(request: HttpRequest, instance_id: Any) -> HttpResponse:
     now = timezone.now()
-    progress = selectors.instance_progress_get(user=request.user, instance_id=instance_id, now=now)
+    progress = selectors.instance_progress_get(user=request.user, instance_id=instance_id)
+    for row in progress.rows:
+        row.why = waiting_reason(
+            progress.instance, progress.plan, row.run, progress.runs, now, items=row.items
+        )
     annotate_changes(progress.history)
+    _, graph = layout(progress.plan, progress.runs)
     context = {
         "progress": progress,
+        "graph": graph,
         "instance": progress.instance,
         "plan": progress.plan,
         "comment_form": CommentForm(),
         "now": now,
         "can_override": can_override_instances(request.user) or can_override_phases(request.user),
     }
-    return render(request, "designer/workflow_detail.html", context)
+    return render(request, "pages/workflow_detail.html", context)
 
 
 @login_required
@@ -120,10 +130,11 @@ def workflow_detail(request: HttpRequest, instance_id: Any) -> HttpResponse:
 def phase_detail(request: HttpRequest, instance_id: Any, phase_id: str) -> HttpResponse:
     """The per-phase page; POST submits its form and completes the phase."""
     now = timezone.now()
-    detail = selectors.phase_detail_get(
-        user=request.user, instance_id=instance_id, phase_id=phase_id, now=now
-    )
+    detail = selectors.phase_detail_get(user=request.user, instance_id=instance_id, phase_id=phase_id)
     spec, run = detail.spec, detail.run
+    detail.row.why = waiting_reason(
+        detail.instance, detail.plan, run, detail.runs, now, items=detail.row.items
+    )
     status = 200
     form = None
     if request.method == "POST":
@@ -145,7 +156,7 @@ def phase_detail(request: HttpRequest, instance_id: Any, phase_id: str) -> HttpR
                     f" ({outcome})" if len(spec.outcomes) > 1 else ""
                 )
                 messages.success(request, done + ".")
-                return redirect("designer:workflow_detail", instance_id=instance_id)
+                return redirect("pages:workflow_detail", instance_id=instance_id)
         status = 400
     elif detail.row.can_complete:
         form = CompleteForm(spec.form, spec.outcomes, initial=initial_from(spec.form, run.data))
@@ -177,7 +188,7 @@ def phase_detail(request: HttpRequest, instance_id: Any, phase_id: str) -> HttpR
         "can_override": can_override_phases(request.user),
         "sla_text": sla_text(spec.sla) if spec.sla else "",
     }
-    return render(request, "designer/phase_detail.html", context, status=status)
+    return render(request, "pages/phase_detail.html", context, status=status)
 
 
 # --- starting a workflow --------------------------------------------------------------------------------
@@ -200,7 +211,7 @@ def _startable(user: Any) -> list[TemplateVersion]:
 @login_required
 @require_http_methods(["GET"])
 def workflow_start_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "designer/workflow_start_list.html", {"versions": _startable(request.user)})
+    return render(request, "pages/workflow_start_list.html", {"versions": _startable(request.user)})
 
 
 @login_required
@@ -230,16 +241,16 @@ def workflow_start(request: HttpRequest, key: str) -> HttpResponse:
                     form.add_error(field if field in form.fields else None, problem.get("message", ""))
             else:
                 messages.success(request, f"{plan.name} started.")
-                return redirect("designer:workflow_detail", instance_id=instance.pk)
+                return redirect("pages:workflow_detail", instance_id=instance.pk)
         status = 400
     else:
         form = StartForm(plan.params_schema)
     context = {"version": version, "plan": plan, "form": form}
-    return render(request, "designer/workflow_start.html", context, status=status)
+    return render(request, "pages/workflow_start.html", context, status=status)
 
 
 def phase_url(instance_id: Any, phase_id: str) -> str:
-    return reverse("designer:phase_detail", kwargs={"instance_id": instance_id, "phase_id": phase_id})
+    return reverse("pages:phase_detail", kwargs={"instance_id": instance_id, "phase_id": phase_id})
 
 
 # --- display helpers ------------------------------------------------------------------------------------

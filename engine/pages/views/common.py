@@ -18,7 +18,7 @@ View = Callable[..., HttpResponse]
 
 def error_page(request: HttpRequest, *, status: int, title: str, message: str, **extra: Any) -> HttpResponse:
     context = {"status": status, "title": title, "message": message, "back": safe_next(request), **extra}
-    return render(request, "designer/error.html", context, status=status)
+    return render(request, "pages/error.html", context, status=status)
 
 
 def engine_errors(view: View) -> View:
