@@ -69,11 +69,38 @@ TEMPLATES = [
     },
 ]
 
+# PostgreSQL session limits in milliseconds (config/database.py says who gets which; 0 means none).
+PHASEGATE_DB_LIMITS = {
+    "all": {
+        "idle_in_transaction_session_timeout": env_int("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS", 30_000)
+    },
+    "web": {
+        "lock_timeout": env_int("DATABASE_LOCK_TIMEOUT_MS", 5_000),
+        "statement_timeout": env_int("DATABASE_STATEMENT_TIMEOUT_MS", 30_000),
+    },
+    "worker": {
+        "lock_timeout": env_int("WORKER_DATABASE_LOCK_TIMEOUT_MS", 5_000),
+        "statement_timeout": env_int("WORKER_DATABASE_STATEMENT_TIMEOUT_MS", 60_000),
+    },
+}
+
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {
-        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))
+        "default": dj_database_url.parse(
+            DATABASE_URL,
+            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+            # A persistent connection is checked before each request reuses it, so a database restart
+            # costs no request an error.
+            conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", True),
+        )
     }
+    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        from config.database import session_options
+
+        DATABASES["default"].setdefault("OPTIONS", {})["options"] = session_options(
+            PHASEGATE_DB_LIMITS["all"]
+        )
 else:
     DATABASES = {
         "default": {

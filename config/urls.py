@@ -11,3 +11,6 @@ urlpatterns = [
     path("api/", include("engine.api.urls")),
     path("", include("engine.pages.urls")),
 ]
+
+# API paths answer an unexpected error in the API's shape (503 with a code when the database is out).
+handler500 = "engine.api.errors.server_error"

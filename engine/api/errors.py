@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, SuspiciousOperation
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import server_error as html_server_error
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -29,7 +33,39 @@ def error_body(code: str, message: str, extra: dict[str, Any] | None = None) -> 
     return {"code": code, "message": message, "extra": extra or {}}
 
 
+# PostgreSQL's SQLSTATEs for "a lock wait or a statement ran out of time" (lock_timeout, statement_timeout).
+BUSY_SQLSTATES = {"55P03", "57014"}
+RETRY_AFTER_SECONDS = 5
+
+
+def database_error_body(exc: BaseException) -> tuple[dict[str, Any], int] | None:
+    """The API's answer to a database that is down or too busy: 503 with a code, or None for other errors."""
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return None
+    if getattr(exc.__cause__, "sqlstate", None) in BUSY_SQLSTATES:
+        body = error_body("database_busy", "the database is busy; try again in a few seconds")
+    else:
+        body = error_body("database_unavailable", "the database cannot be reached; try again shortly")
+    return body, status.HTTP_503_SERVICE_UNAVAILABLE
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: API paths keep the error shape (503 when the database is out), pages get the HTML page."""
+    if not request.path.startswith("/api/"):
+        return html_server_error(request)
+    exc = sys.exc_info()[1]
+    answer = database_error_body(exc) if isinstance(exc, DatabaseError) else None
+    if answer is None:
+        return JsonResponse(error_body("server_error", "internal error"), status=500)
+    response = JsonResponse(answer[0], status=answer[1])
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    database = database_error_body(exc)
+    if database is not None:
+        return Response(database[0], status=database[1], headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     for error_type, http_status in STATUS_BY_ERROR:
         if isinstance(exc, error_type):
             assert isinstance(exc, errors.EngineError)

@@ -86,3 +86,17 @@ def resume(input: dict[str, Any], ctx: ActivityContext) -> dict[str, Any]:
         ctx.checkpoint({"done": done + 2})
         raise TransientError("lost the connection after two chunks")
     return {"resumed_from": done, "attempt": ctx.attempt}
+
+
+@activity("test.db_limits")
+def db_limits(input: dict[str, Any], ctx: ActivityContext) -> dict[str, Any]:
+    """The session limits of the worker's own database connection (PostgreSQL)."""
+    from django.db import connection
+
+    names = ("lock_timeout", "statement_timeout", "idle_in_transaction_session_timeout")
+    with connection.cursor() as cursor:
+        values = {}
+        for name in names:
+            cursor.execute(f"SHOW {name}")
+            values[name] = cursor.fetchone()[0]
+    return values
