@@ -1,8 +1,12 @@
-"""Where the progress page draws each phase: columns by topological depth, edges as SVG paths."""
+"""What the progress page's graph shows: a box per phase with its state, an arrow per dependency.
+
+Where the boxes go is decided in the browser by `static/js/graph-layout.js`, the module the designer
+uses too, so that a workflow looks the same on both: boxes placed by hand in the designer (the phase's
+`ui: {x, y}`) stay there, the rest get the same layered layout.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,68 +14,54 @@ from typing import Any
 from engine.definition.plan import Plan
 from engine.models import PhaseRun, PhaseState
 
+DONE = (PhaseState.COMPLETED, PhaseState.SKIPPED)
 
-@dataclass
+
+@dataclass(frozen=True)
 class Graph:
-    """Phases placed in columns by topological depth (parallel branches side by side), with edges."""
-
-    width: int
-    height: int
     nodes: list[dict[str, Any]]
     edges: list[dict[str, Any]]
-    node_w: int = 164
-    node_h: int = 54
+
+    @property
+    def layout_input(self) -> dict[str, Any]:
+        """The part the layout needs, for `json_script`: box ids with their stored hints, and arrows."""
+        return {
+            "nodes": [[node["id"], node["ui"]] for node in self.nodes],
+            "edges": [[edge["from"], edge["to"]] for edge in self.edges],
+        }
 
 
-NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 164, 54, 40, 16, 10
+def ui_hints(definition: Any) -> dict[str, Any]:
+    """Each phase's `ui` object as the designer stored it (the plan drops it: the engine ignores it)."""
+    phases = definition.get("phases") if isinstance(definition, dict) else None
+    hints: dict[str, Any] = {}
+    for phase in phases if isinstance(phases, list) else []:
+        if isinstance(phase, dict) and isinstance(phase.get("ui"), dict):
+            hints.setdefault(str(phase.get("id")), phase["ui"])
+    return hints
 
 
-def layout(plan: Plan, runs: Mapping[str, PhaseRun]) -> tuple[dict[str, tuple[int, int]], Graph]:
-    """Columns by topological depth, rows by document order inside a column; SVG coordinates."""
-    depth: dict[str, int] = {}
-    for phase_id in plan.order:  # topological, so every predecessor has its depth already
-        preds = plan.predecessors[phase_id]
-        depth[phase_id] = 1 + max((depth[p] for p in preds), default=-1)
-    columns: dict[int, list[str]] = defaultdict(list)
-    for phase_id in sorted(plan.order, key=lambda p: (depth[p], plan.phases[p].position)):
-        columns[depth[phase_id]].append(phase_id)
-    place: dict[str, tuple[int, int]] = {}
-    for column, members in columns.items():
-        for row, phase_id in enumerate(members):
-            place[phase_id] = (column, row)
-    tallest = max((len(m) for m in columns.values()), default=1)
-    height = PAD * 2 + tallest * NODE_H + (tallest - 1) * GAP_Y
-    nodes, edges = [], []
-    for phase_id, (column, row) in place.items():
-        offset = (tallest - len(columns[column])) * (NODE_H + GAP_Y) / 2  # centre short columns
-        x = PAD + column * (NODE_W + GAP_X)
-        y = PAD + offset + row * (NODE_H + GAP_Y)
-        run = runs.get(phase_id)
+def graph_of(plan: Plan, runs: Mapping[str, PhaseRun], *, ui: Mapping[str, Any]) -> Graph:
+    """Boxes in document order (the designer's order) and arrows along `depends_on`."""
+    ordered = sorted(plan.order, key=lambda phase_id: plan.phases[phase_id].position)
+    nodes = []
+    for phase_id in ordered:
+        spec, run = plan.phases[phase_id], runs.get(phase_id)
         nodes.append(
             {
                 "id": phase_id,
-                "name": plan.phases[phase_id].name or phase_id,
-                "type": plan.phases[phase_id].type,
+                "name": spec.name or phase_id,
+                "type": spec.type,
                 "state": run.state if run else PhaseState.PENDING,
                 "sla": run.sla_status if run else "",
                 "assignee": run.assignee.get_username() if run and run.assignee else "",
-                "x": x,
-                "y": round(y),
-                "cx": x + NODE_W / 2,
+                "ui": ui.get(phase_id),
             }
         )
-    by_id = {node["id"]: node for node in nodes}
-    for phase_id in plan.order:
-        for pred in plan.predecessors[phase_id]:
-            a, b = by_id[pred], by_id[phase_id]
-            x1, y1 = a["x"] + NODE_W, a["y"] + NODE_H / 2
-            x2, y2 = b["x"], b["y"] + NODE_H / 2
-            mid = (x1 + x2) / 2
-            edges.append(
-                {
-                    "d": f"M{x1:.0f},{y1:.0f} C{mid:.0f},{y1:.0f} {mid:.0f},{y2:.0f} {x2 - 6:.0f},{y2:.0f}",
-                    "done": a["state"] in (PhaseState.COMPLETED, PhaseState.SKIPPED),
-                }
-            )
-    width = PAD * 2 + len(columns) * NODE_W + max(len(columns) - 1, 0) * GAP_X
-    return place, Graph(width=width, height=round(height), nodes=nodes, edges=edges)
+    states = {node["id"]: node["state"] for node in nodes}
+    edges = [
+        {"from": pred, "to": phase_id, "done": states[pred] in DONE}
+        for phase_id in ordered
+        for pred in plan.predecessors[phase_id]
+    ]
+    return Graph(nodes=nodes, edges=edges)

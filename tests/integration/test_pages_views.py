@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from engine.models import Comment, InstanceState, PhaseRun, Transition, WorkflowInstance
-from engine.pages.graph import layout
+from engine.pages.graph import graph_of, ui_hints
 from engine.runtime import human, overrides
 from engine.runtime.plans import plan_for
 from tests.integration.test_human_helpers import (  # noqa: F401  (fixtures)
@@ -162,13 +162,17 @@ def test_progress_page_shows_graph_phases_holders_and_history(client, dt_testing
     assert "submit" in page and "claim" in page  # the history
 
 
-def test_parallel_phases_share_a_column_of_the_graph(dt_testing):
-    plan = plan_for(start().version)
-    place, graph = layout(plan, {})
-    assert place["sample_selection"][0] == place["data_provider_id"][0] == 2
-    assert place["sample_selection"][1] != place["data_provider_id"][1]
-    assert place["request_info"][0] == 3
-    assert len(graph.edges) == 7
+def test_the_graph_has_a_box_per_phase_and_an_arrow_per_dependency_with_the_designers_hints(dt_testing):
+    version = start().version
+    plan = plan_for(version)
+    definition = {**version.definition}
+    definition["phases"] = [dict(phase) for phase in definition["phases"]]
+    definition["phases"][0]["ui"] = {"x": 300, "y": 40}
+    graph = graph_of(plan, {}, ui=ui_hints(definition))
+    assert [node["id"] for node in graph.nodes] == [phase["id"] for phase in definition["phases"]]
+    assert graph.nodes[0]["ui"] == {"x": 300, "y": 40} and graph.nodes[1]["ui"] is None
+    assert len(graph.edges) == sum(len(plan.predecessors[p]) for p in plan.order) == 7
+    assert graph.layout_input["edges"][0] == [graph.edges[0]["from"], graph.edges[0]["to"]]
 
 
 def test_progress_page_says_why_a_suspended_instance_waits(client, dt_testing, people):

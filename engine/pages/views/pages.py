@@ -23,7 +23,7 @@ from engine import selectors
 from engine.errors import FormInvalid, NotFound, ParamsInvalid, PermissionDenied
 from engine.models import InstanceState, SlaStatus, TemplateVersion, VersionState
 from engine.pages.forms import AssignForm, CommentForm, CompleteForm, StartForm, initial_from
-from engine.pages.graph import layout
+from engine.pages.graph import graph_of, ui_hints
 from engine.pages.views.common import engine_errors
 from engine.pages.waiting import waiting_reason
 from engine.runtime.actors import Actor
@@ -111,7 +111,7 @@ def workflow_detail(request: HttpRequest, instance_id: Any) -> HttpResponse:
             progress.instance, progress.plan, row.run, progress.runs, now, items=row.items
         )
     annotate_changes(progress.history)
-    _, graph = layout(progress.plan, progress.runs)
+    graph = graph_of(progress.plan, progress.runs, ui=ui_hints(progress.instance.version.definition))
     context = {
         "progress": progress,
         "graph": graph,

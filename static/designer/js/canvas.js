@@ -10,11 +10,10 @@
 // textContent and setAttribute only.
 
 import { s, setText } from "./dom.js";
-import { layeredLayout } from "./layout.js";
+import { NODE_H, NODE_W, edgePath, layeredLayout, overlapping, placeBoxes } from "../../js/graph-layout.js";
 import { PHASE_TYPES, TYPE_NAMES, isObject, parsePointer } from "./store.js";
 
-export const NODE_W = 184;
-export const NODE_H = 60;
+export { NODE_H, NODE_W };
 export const PHASE_MIME = "application/x-phasegate-phase-type";
 const NAME_CHARS = 25;
 // Above this many phases a full layered layout takes long enough to feel (dagre: ~1 s for 200 phases), so
@@ -24,10 +23,7 @@ const MIN_ZOOM = 0.05;
 const MAX_ZOOM = 2.5;
 let canvasCount = 0;
 
-const overlapping = (a, b) =>
-  a.x < b.x + NODE_W + 8 && b.x < a.x + NODE_W + 8 && a.y < b.y + NODE_H + 8 && b.y < a.y + NODE_H + 8;
 const truncate = (text, n) => (text.length > n ? text.slice(0, n - 1) + "…" : text);
-const isNumber = (value) => typeof value === "number" && Number.isFinite(value);
 
 export class Canvas {
   /**
@@ -228,29 +224,10 @@ export class Canvas {
    * Where each box goes: where the person put it (`ui.x`, `ui.y`), else where the layout put it, moved down
    * out of the way of any box placed by hand so that no two boxes overlap.
    */
+  // Stored `ui` positions first, the layered layout for the rest: the rule the progress pages share.
   place(phases, uids, keys) {
-    const placed = new Map();
-    const pinned = [];
-    const loose = [];
-    phases.forEach((phase, i) => {
-      const ui = isObject(phase.ui) ? phase.ui : {};
-      if (isNumber(ui.x) && isNumber(ui.y)) {
-        placed.set(uids[i], { x: ui.x, y: ui.y });
-        pinned.push({ x: ui.x, y: ui.y });
-      } else {
-        loose.push(i);
-      }
-    });
-    for (const i of loose) {
-      const auto = this.auto.get(keys[i]) || { x: 0, y: 0 };
-      let p = { ...auto };
-      if (pinned.length) {
-        for (let guard = 0; guard < 1000 && pinned.some((q) => overlapping(p, q)); guard++) p = { x: p.x, y: p.y + NODE_H + 16 };
-        if (p.y !== auto.y) pinned.push(p); // moved boxes must not be covered by later ones
-      }
-      placed.set(uids[i], p);
-    }
-    return placed;
+    const byKey = placeBoxes(phases.map((phase, i) => [keys[i], phase.ui]), this.auto);
+    return new Map(uids.map((uid, i) => [uid, byKey.get(keys[i])]));
   }
 
   /**
@@ -365,21 +342,7 @@ export class Canvas {
       if (el.path.getAttribute("d") !== d) el.path.setAttribute("d", d);
       return;
     }
-    if (this.direction === "TB") {
-      const x1 = a.x + NODE_W / 2;
-      const y1 = a.y + NODE_H;
-      const x2 = b.x + NODE_W / 2;
-      const y2 = b.y - 2;
-      const dy = Math.max(30, Math.abs(y2 - y1) / 2);
-      d = `M${x1},${y1} C${x1},${y1 + dy} ${x2},${y2 - dy} ${x2},${y2}`;
-    } else {
-      const x1 = a.x + NODE_W;
-      const y1 = a.y + NODE_H / 2;
-      const x2 = b.x - 2;
-      const y2 = b.y + NODE_H / 2;
-      const dx = Math.max(40, Math.abs(x2 - x1) / 2);
-      d = `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
-    }
+    d = edgePath(a, b, this.direction);
     if (el.path.getAttribute("d") !== d) {
       el.path.setAttribute("d", d);
       el.hit.setAttribute("d", d);
