@@ -11,7 +11,16 @@ from typing import Any
 from engine.definition.calendar import BusinessCalendar
 from engine.definition.durations import parse_duration
 from engine.definition.expressions import Expression, compile_expression
-from engine.definition.plan import AUTOMATED_TYPES, Branch, PhasePlan, Plan, RetryPolicy, SlaPolicy
+from engine.definition.plan import (
+    AUTOMATED_TYPES,
+    Branch,
+    Catch,
+    Compensation,
+    PhasePlan,
+    Plan,
+    RetryPolicy,
+    SlaPolicy,
+)
 from engine.definition.semantics import dependency_graph, topological_order
 from engine.definition.validation import load_and_validate
 from engine.errors import TemplateInvalid
@@ -59,6 +68,7 @@ def build_plan(
         params_schema=document.get("params"),
         roles=MappingProxyType({key: role["name"] for key, role in document.get("roles", {}).items()}),
         calendar=BusinessCalendar.from_document(document.get("calendar")),
+        compensate_on_failure=bool(document.get("compensation", {}).get("on_failure", True)),
     )
 
 
@@ -80,7 +90,7 @@ class _Context:
 
 def _phase(phase: Mapping[str, Any], position: int, context: _Context) -> PhasePlan:
     kind = phase["type"]
-    automated = kind in AUTOMATED_TYPES or (kind == "gate" and "activity" in phase)
+    automated = kind in AUTOMATED_TYPES or kind == "subworkflow" or (kind == "gate" and "activity" in phase)
     fields: dict[str, Any] = {
         "id": phase["id"],
         "type": kind,
@@ -92,6 +102,9 @@ def _phase(phase: Mapping[str, Any], position: int, context: _Context) -> PhaseP
     if automated:
         fields.update(_automated_fields(phase, context))
     fields.update(_BUILDERS[kind](phase, context))
+    fields.update(_routes(phase))
+    if "compensate" in phase:
+        fields["compensate"] = _compensation(phase["compensate"], context)
     return PhasePlan(**fields)
 
 
@@ -100,7 +113,7 @@ def _automated_fields(phase: Mapping[str, Any], context: _Context) -> dict[str, 
     defaults = context.defaults
     inputs = {key: context.expression(source) for key, source in phase.get("input", {}).items()}
     return {
-        "activity": phase["activity"],
+        "activity": phase.get("activity"),
         "input": MappingProxyType(inputs),
         "retry": _retry(phase.get("retry", {}), defaults.get("retry", {})),
         "timeout": _duration(phase.get("timeout", defaults.get("timeout"))),
@@ -149,7 +162,44 @@ def _map(phase: Mapping[str, Any], context: _Context) -> dict[str, Any]:
         "items": context.expression(phase["items"]),
         "max_concurrency": int(concurrency) if concurrency is not None else None,
         "tolerated_failure": float(phase.get("tolerated_failure", 0.0)),
+        **_child(phase, context),
     }
+
+
+def _subworkflow(phase: Mapping[str, Any], context: _Context) -> dict[str, Any]:
+    return _child(phase, context)
+
+
+def _child(phase: Mapping[str, Any], context: _Context) -> dict[str, Any]:
+    """The child template of a subworkflow phase, or of a map whose items are sub-workflows."""
+    if "template" not in phase:
+        return {}
+    return {
+        "template": phase["template"],
+        "template_version": phase.get("version"),
+        "business_key": context.optional_expression(phase.get("business_key")),
+    }
+
+
+def _routes(phase: Mapping[str, Any]) -> dict[str, Any]:
+    on_fail = phase.get("on_fail")
+    fields: dict[str, Any] = {}
+    if isinstance(on_fail, Mapping):
+        fields.update(on_fail="goto", fail_goto=on_fail["goto"])
+    if "catch" in phase:
+        fields["catch"] = tuple(Catch(tuple(c["errors"]), c["goto"]) for c in phase["catch"])
+    return fields
+
+
+def _compensation(spec: Mapping[str, Any], context: _Context) -> Compensation:
+    inputs = {key: context.expression(source) for key, source in spec.get("input", {}).items()}
+    return Compensation(
+        activity=spec["activity"],
+        input=MappingProxyType(inputs),
+        retry=_retry(spec.get("retry", {}), context.defaults.get("retry", {})),
+        timeout=_duration(spec.get("timeout", context.defaults.get("timeout"))),
+        queue=spec.get("queue"),
+    )
 
 
 def _wait(phase: Mapping[str, Any], context: _Context) -> dict[str, Any]:
@@ -158,10 +208,19 @@ def _wait(phase: Mapping[str, Any], context: _Context) -> dict[str, Any]:
         "until": context.optional_expression(phase.get("until")),
         "signal": phase.get("signal"),
         "signal_timeout": _duration(phase.get("timeout")),
+        "signal_buffer": _duration(phase.get("buffer")),
     }
 
 
-_BUILDERS = {"human": _human, "task": _task, "gate": _gate, "choice": _choice, "map": _map, "wait": _wait}
+_BUILDERS = {
+    "human": _human,
+    "task": _task,
+    "gate": _gate,
+    "choice": _choice,
+    "map": _map,
+    "wait": _wait,
+    "subworkflow": _subworkflow,
+}
 
 
 def _retry(own: Mapping[str, Any], default: Mapping[str, Any]) -> RetryPolicy:

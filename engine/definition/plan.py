@@ -12,9 +12,9 @@ from typing import Any
 from engine.definition.calendar import BusinessCalendar
 from engine.definition.expressions import Expression
 
-PHASE_TYPES = ("human", "task", "gate", "choice", "map", "wait")
+PHASE_TYPES = ("human", "task", "gate", "choice", "map", "wait", "subworkflow")
 AUTOMATED_TYPES = frozenset({"task", "map"})
-ON_FAIL = ("fail", "suspend", "continue")
+ON_FAIL = ("fail", "suspend", "continue", "goto")  # "goto": `on_fail` was {"goto": ...}, see fail_goto
 DEFAULT_RETRY_ON = ("transient", "rate_limit", "system")
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -66,6 +66,28 @@ class Branch:
 
 
 @dataclass(frozen=True)
+class Catch:
+    """One `catch` entry: a failure whose category is in `errors` (or `any` is) is routed to `goto`."""
+
+    errors: tuple[str, ...]
+    goto: str
+
+    def matches(self, category: str) -> bool:
+        return "any" in self.errors or category in self.errors
+
+
+@dataclass(frozen=True)
+class Compensation:
+    """The activity that undoes a completed phase, run with its own retries."""
+
+    activity: str
+    input: Mapping[str, Expression] = field(default_factory=lambda: EMPTY)
+    retry: RetryPolicy = NO_RETRY
+    timeout: timedelta | None = None
+    queue: str | None = None
+
+
+@dataclass(frozen=True)
 class PhasePlan:
     """One phase with every default applied and every expression compiled."""
 
@@ -105,10 +127,38 @@ class PhasePlan:
     until: Expression | None = None
     signal: str | None = None
     signal_timeout: timedelta | None = None
+    signal_buffer: timedelta | None = None  # None: the PHASEGATE_SIGNAL_BUFFER setting decides
+    # subworkflow (and a map whose items are sub-workflows): the child template and its business key
+    template: str | None = None
+    template_version: int | None = None
+    business_key: Expression | None = None
+    # error routes and compensation (task, map, gate, subworkflow; compensation also on human phases)
+    catch: tuple[Catch, ...] = ()
+    fail_goto: str | None = None
+    compensate: Compensation | None = None
+
+    def route_for(self, category: str) -> str | None:
+        """The handler phase a failure of `category` goes to: the first matching `catch`, then `on_fail`."""
+        for entry in self.catch:
+            if entry.matches(category):
+                return entry.goto
+        return self.fail_goto
+
+    @property
+    def route_targets(self) -> tuple[str, ...]:
+        """Every handler phase this phase's failures may go to."""
+        return tuple(dict.fromkeys([*(entry.goto for entry in self.catch), *filter(None, [self.fail_goto])]))
+
+    @property
+    def calls_template(self) -> bool:
+        """Whether this phase starts child instances (a subworkflow, or a map of sub-workflows)."""
+        return self.template is not None
 
     @property
     def is_automated(self) -> bool:
-        """Whether a worker runs this phase (a task, a map, or a gate backed by an activity)."""
+        """Whether a worker runs this phase (a task, a map of activities, or a gate backed by an activity)."""
+        if self.type == "map":
+            return self.activity is not None
         return self.type in AUTOMATED_TYPES or (self.type == "gate" and self.activity is not None)
 
     @property
@@ -131,6 +181,7 @@ class Plan:
     params_schema: Mapping[str, Any] | None = None
     roles: Mapping[str, str] = field(default_factory=lambda: EMPTY)  # role key -> display name
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
+    compensate_on_failure: bool = True
 
     @property
     def order(self) -> tuple[str, ...]:

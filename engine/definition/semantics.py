@@ -10,6 +10,11 @@ from heapq import heapify, heappop, heappush
 from typing import Any
 
 from engine.definition.calendar import is_time_zone
+from engine.definition.composition import (
+    route_problems,
+    route_references,
+    subworkflow_problems,
+)
 from engine.definition.durations import DurationError, format_duration, parse_duration
 from engine.definition.expressions import Expression, ExpressionError, compile_expression
 from engine.definition.problems import Problem, pointer, truncate
@@ -106,9 +111,14 @@ def semantic_problems(
     document: Mapping[str, Any],
     *,
     activities: Collection[str] | None = None,
+    templates: Mapping[str, Mapping[int, Collection[str]]] | None = None,
     compiled: MutableMapping[str, Expression] | None = None,
 ) -> list[Problem]:
-    """Pass 3: the rules the schema cannot express. Assumes `document` passed the schema."""
+    """Pass 3: the rules the schema cannot express. Assumes `document` passed the schema.
+
+    `templates`, when given, maps each published template key to its version numbers and, for each, the
+    template keys that version calls as sub-workflows (see `composition.subworkflow_problems`).
+    """
     template = _Template.of(document, compiled={} if compiled is None else compiled)
     checks: list[Check] = [
         _duplicate_ids,
@@ -121,8 +131,10 @@ def semantic_problems(
         _choice_targets,
         _outcomes,
         _calendar,
+        route_problems,
     ]
     problems = [problem for check in checks for problem in check(template)]
+    problems.extend(subworkflow_problems(template, templates))
     if activities is not None:
         problems.extend(_activities(template, frozenset(activities)))
     return problems
@@ -150,6 +162,7 @@ def _references(phase: Mapping[str, Any], index: int) -> Iterator[tuple[Parts, s
         yield ("phases", index, "otherwise", k), target
     for outcome, spec in phase.get("on_outcome", {}).items():
         yield ("phases", index, "on_outcome", outcome, "reopen"), spec["reopen"]
+    yield from route_references(phase, index)
 
 
 def _phase_references(template: _Template) -> Iterator[Problem]:
@@ -222,15 +235,17 @@ def _roles(template: _Template) -> Iterator[Problem]:
 
 def _activities(template: _Template, registered: frozenset[str]) -> Iterator[Problem]:
     for index, phase in enumerate(template.phases):
-        name = phase.get("activity")
-        if name is not None and name not in registered:
-            close = difflib.get_close_matches(name, sorted(registered), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            yield Problem(
-                pointer("phases", index, "activity"),
-                "unknown_activity",
-                f"no activity {name!r} is registered{hint}",
-            )
+        named = [(("phases", index, "activity"), phase.get("activity"))]
+        named.append(
+            (("phases", index, "compensate", "activity"), phase.get("compensate", {}).get("activity"))
+        )
+        for parts, name in named:
+            if name is not None and name not in registered:
+                close = difflib.get_close_matches(name, sorted(registered), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                yield Problem(
+                    pointer(*parts), "unknown_activity", f"no activity {name!r} is registered{hint}"
+                )
 
 
 def _expression_fields(phase: Mapping[str, Any], index: int) -> Iterator[tuple[Parts, str]]:
@@ -241,6 +256,10 @@ def _expression_fields(phase: Mapping[str, Any], index: int) -> Iterator[tuple[P
         yield ("phases", index, "choices", c, "when"), branch["when"]
     for key, source in phase.get("input", {}).items():
         yield ("phases", index, "input", key), source
+    if "business_key" in phase:
+        yield ("phases", index, "business_key"), phase["business_key"]
+    for key, source in phase.get("compensate", {}).get("input", {}).items():
+        yield ("phases", index, "compensate", "input", key), source
 
 
 def _expressions(template: _Template) -> Iterator[Problem]:
@@ -260,6 +279,8 @@ def _expressions(template: _Template) -> Iterator[Problem]:
                         "unknown_phase",
                         f"the expression reads steps.{step}, but there is no phase {step!r}",
                     )
+                elif step == phase["id"] and parts[2] == "compensate":
+                    continue  # a compensation runs after its phase completed, and reads what it did
                 elif step == phase["id"] or template.is_upstream(step, of=phase["id"]) is False:
                     message = (
                         f"the expression reads steps.{step}, but {step!r} is not upstream of {phase['id']!r}"
@@ -276,7 +297,9 @@ def _duration_fields(template: _Template) -> Iterator[tuple[Parts, str]]:
     yield from _owner_durations(("defaults",), defaults)
     for index, phase in enumerate(template.phases):
         yield from _owner_durations(("phases", index), phase)
-        for name in ("duration", "heartbeat"):
+        if "compensate" in phase:
+            yield from _owner_durations(("phases", index, "compensate"), phase["compensate"])
+        for name in ("duration", "heartbeat", "buffer"):
             if name in phase:
                 yield ("phases", index, name), phase[name]
 
@@ -309,6 +332,9 @@ def _durations(template: _Template) -> Iterator[Problem]:
 
 def _retry_intervals(template: _Template, parsed: Mapping[Parts, timedelta]) -> Iterator[Problem]:
     owners: list[Parts] = [("defaults",)] + [("phases", index) for index in range(len(template.phases))]
+    owners += [
+        ("phases", i, "compensate") for i, phase in enumerate(template.phases) if "compensate" in phase
+    ]
     for owner in owners:
         # A phase's own interval is merged over the default one, field by field, as the compiler does.
         fields = {}

@@ -9,8 +9,8 @@ Validation runs in three steps, and each later step runs only when the earlier o
 
    - `duplicate_id`: a phase id that an earlier phase already uses (at the later one's `id`);
    - `self_dependency`: a phase lists itself in `depends_on`;
-   - `unknown_phase`: `depends_on`, a choice's `then`/`otherwise`, an `on_outcome` reopen target, or an
-     expression's `steps.<id>` names no phase;
+   - `unknown_phase`: `depends_on`, a choice's `then`/`otherwise`, an `on_outcome` reopen target, an error
+     route's `goto`, or an expression's `steps.<id>` names no phase;
    - `cycle`: `depends_on` edges form a cycle; one problem per cycle (found by a depth-first search, at most
      100), at the `depends_on` of its member that comes first in the document, naming the members in order;
    - `unknown_role`: a phase's `roles`, or an `escalate_to` (phase or `defaults`), names an undeclared role;
@@ -25,7 +25,10 @@ Validation runs in three steps, and each later step runs only when the earlier o
    - `choice_target_not_downstream`: a choice target that does not list the choice in its `depends_on`;
    - `reopen_target_not_upstream`: an `on_outcome` reopen target that is not upstream of the phase;
    - `bad_outcome`: an `on_outcome` key that is not one of the phase's `outcomes`;
-   - `bad_calendar`: a `calendar.timezone` that is not an IANA time zone.
+   - `bad_calendar`: a `calendar.timezone` that is not an IANA time zone;
+   - `route_target_not_downstream`, `unreachable_catch`: error routes (`on_fail.goto`, `catch`);
+   - `subworkflow_cycle`, `unknown_template`, `unknown_template_version`: sub-workflows (the last two, and
+     cycles through other templates, only when `templates` is given); see `composition.py`.
 
    Upstream checks (`step_not_upstream`, `reopen_target_not_upstream`) skip phases on or after a cycle:
    "upstream" means nothing there, and the cycle is reported already.
@@ -37,7 +40,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Collection, MutableMapping, Sequence
+from collections.abc import Collection, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from engine.definition.expressions import Expression
@@ -54,19 +57,26 @@ logger = logging.getLogger(__name__)
 Parts = tuple[str | int, ...]
 
 
-def validate(document: object, *, activities: Collection[str] | None = None) -> list[Problem]:
+def validate(
+    document: object,
+    *,
+    activities: Collection[str] | None = None,
+    templates: Mapping[str, Mapping[int, Collection[str]]] | None = None,
+) -> list[Problem]:
     """Every problem in `document`, sorted by path then code; [] when it is a valid template.
 
     `document` is a parsed JSON value, or JSON text as str or bytes. `activities`, when given, is the set of
-    registered activity names that tasks, maps and gates may use.
+    registered activity names that tasks, maps and gates may use. `templates`, when given, maps each published
+    template key to {version number: the template keys that version calls}, for the sub-workflow checks.
     """
-    return load_and_validate(document, activities=activities)[1]
+    return load_and_validate(document, activities=activities, templates=templates)[1]
 
 
 def load_and_validate(
     document: object,
     *,
     activities: Collection[str] | None = None,
+    templates: Mapping[str, Mapping[int, Collection[str]]] | None = None,
     compiled: MutableMapping[str, Expression] | None = None,
 ) -> tuple[Any, list[Problem]]:
     """The document as plain JSON values (a private copy) and its problems; the compiler builds from both.
@@ -78,7 +88,9 @@ def load_and_validate(
         if not problems:
             problems = schema_problems(loaded)
         if not problems:
-            problems = semantic_problems(loaded, activities=activities, compiled=compiled)
+            problems = semantic_problems(
+                loaded, activities=activities, templates=templates, compiled=compiled
+            )
         return loaded, sort_problems(problems)
     except Exception:  # the contract is to report, never to raise; a bug here must still be seen, so log it
         logger.exception("template validation failed unexpectedly")

@@ -14,6 +14,7 @@ from django.db.models import Max
 
 from engine.activities import activity_names
 from engine.definition.canonical import checksum
+from engine.definition.composition import calls
 from engine.definition.diff import TemplateDiff, diff_templates
 from engine.definition.problems import Problem
 from engine.definition.validation import validate
@@ -22,8 +23,20 @@ from engine.models import TemplateVersion, VersionState, WorkflowTemplate
 
 
 def template_validate(document: Any) -> list[Problem]:
-    """Validate against the contract and the activities registered in this process."""
-    return validate(document, activities=activity_names())
+    """Validate against the contract, the activities registered in this process and the published templates
+    (which sub-workflows may call)."""
+    return validate(document, activities=activity_names(), templates=published_template_calls())
+
+
+def published_template_calls() -> dict[str, dict[int, tuple[str, ...]]]:
+    """Each published template key -> {version number: the template keys that version calls}."""
+    published: dict[str, dict[int, tuple[str, ...]]] = {}
+    rows = TemplateVersion.objects.filter(state=VersionState.PUBLISHED).values_list(
+        "template__key", "number", "definition"
+    )
+    for key, number, definition in rows.iterator():
+        published.setdefault(key, {})[number] = calls(definition)
+    return published
 
 
 def _template_for(document: Any, problems: list[Problem]) -> WorkflowTemplate:

@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from engine.definition.composition import calls
 from engine.errors import TemplateInvalid
 from engine.services.templates import template_load
 
@@ -27,14 +28,16 @@ class Command(BaseCommand):
         if not files:
             raise CommandError("no template files found")
         failed = 0
+        documents: dict[Path, Any] = {}
         for path in files:
             try:
-                document = json.loads(path.read_text(encoding="utf-8"))
-                loaded = template_load(document=document, publish=publish)
+                documents[path] = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
                 failed += 1
                 self.stderr.write(f"{path}: cannot read: {exc}")
-                continue
+        for path in callees_first(documents):
+            try:
+                loaded = template_load(document=documents[path], publish=publish)
             except TemplateInvalid as exc:
                 failed += 1
                 for problem in exc.problems:
@@ -59,3 +62,25 @@ class Command(BaseCommand):
             else:
                 raise CommandError(f"{raw}: no such file or folder")
         return found
+
+
+def callees_first(documents: dict[Path, Any]) -> list[Path]:
+    """The files in name order, except that a template another one calls as a sub-workflow comes first,
+    so that publishing the caller finds it published."""
+    by_key = {doc.get("key"): path for path, doc in documents.items() if isinstance(doc, dict)}
+    ordered: list[Path] = []
+    visiting: set[Path] = set()
+
+    def visit(path: Path) -> None:
+        if path in ordered or path in visiting:  # a cycle is reported by validation
+            return
+        visiting.add(path)
+        for key in calls(documents[path]):
+            if key in by_key:
+                visit(by_key[key])
+        visiting.discard(path)
+        ordered.append(path)
+
+    for path in sorted(documents):
+        visit(path)
+    return ordered
