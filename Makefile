@@ -59,9 +59,9 @@ test-e2e: install
 
 # The demo: SQLite, the filesystem broker, a worker and beat; nothing to install by hand.
 demo: install
-	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --no-input
-	DJANGO_DEBUG=1 $(BIN)/python manage.py demo_setup
-	DJANGO_DEBUG=1 $(BIN)/python manage.py demo_run
+	DJANGO_DEBUG=1 PHASEGATE_EXAMPLES=1 $(BIN)/python manage.py migrate --no-input
+	DJANGO_DEBUG=1 PHASEGATE_EXAMPLES=1 $(BIN)/python manage.py demo_setup
+	DJANGO_DEBUG=1 PHASEGATE_EXAMPLES=1 $(BIN)/python manage.py demo_run
 
 run: install
 	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver

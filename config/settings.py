@@ -37,8 +37,12 @@ INSTALLED_APPS = [
     "engine",
     "engine.pages",
     "designer",
-    "fixtures",
 ]
+# The example systems (their activities, with fault injection, and `manage.py demo_setup`) belong to the
+# demo and the tests only: a production install offers none of them.
+PHASEGATE_EXAMPLES = env_bool("PHASEGATE_EXAMPLES", False)
+if PHASEGATE_EXAMPLES:
+    INSTALLED_APPS.append("fixtures")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

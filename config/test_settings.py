@@ -17,6 +17,7 @@ _DEFAULTS = {
     "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1,testserver",
     "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
     "DJANGO_LOG_LEVEL": "WARNING",
+    "PHASEGATE_EXAMPLES": "1",  # the example activities the tests run
     # A file, not memory, so that a Celery worker started by the tests sees the same SQLite test database.
     "SQLITE_TEST_PATH": str(_VAR / f"test-{os.getpid()}.sqlite3"),
     "PHASEGATE_BROKER_DIR": str(_VAR / f"test-broker-{os.getpid()}"),

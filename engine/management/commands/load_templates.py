@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from engine.definition.composition import calls
@@ -20,11 +19,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("paths", nargs="*", help="folders or files (default: fixtures/templates)")
+        parser.add_argument("paths", nargs="+", help="folders or files of template JSON")
         parser.add_argument("--publish", action="store_true", help="publish what was loaded")
 
     def handle(self, *args: Any, paths: list[str], publish: bool, **options: Any) -> None:
-        files = sorted(self._files(paths or [str(Path(settings.BASE_DIR) / "fixtures" / "templates")]))
+        files = sorted(self._files(paths))
         if not files:
             raise CommandError("no template files found")
         failed = 0
