@@ -1,4 +1,6 @@
-"""The API reads JSON only, and refuses a body that is too big, too deep or carries NUL characters.
+"""The API reads JSON only, and refuses a body that is too big or too deep.
+
+NUL characters and undecodable text are refused for every request by engine.middleware.
 
 DRF's JSONParser reads the request stream directly, which bypasses Django's DATA_UPLOAD_MAX_MEMORY_SIZE
 check (that only guards `request.body` and form parsing), so the limit is enforced here as well.
@@ -25,24 +27,8 @@ def _limit() -> int | None:
     return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
 
-def _has_nul(data: Any) -> bool:
-    """Whether any string (key or value) holds U+0000, which PostgreSQL cannot store; no recursion."""
-    stack = [data]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
-
-
 class LimitedJSONParser(JSONParser):
-    """JSON with Django's upload size limit, a 4xx for anything unparsable, and no NUL characters."""
+    """JSON with Django's upload size limit and a 4xx for anything unparsable."""
 
     def parse(
         self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None
@@ -66,8 +52,6 @@ class LimitedJSONParser(JSONParser):
             raise ParseError("JSON parse error - the document is nested too deeply") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
-        if _has_nul(data):
-            raise ParseError("strings in the request may not contain NUL (U+0000) characters")
         return data
 
 

@@ -89,8 +89,13 @@ def _structure_problems(value: object) -> list[Problem]:
     return problems
 
 
+def _nul_problem() -> Problem:
+    # Refused whole (path ""), like a document too large: PostgreSQL cannot store it even as a draft.
+    return Problem("", "schema", "the document holds a NUL (U+0000) character, which cannot be stored")
+
+
 def _walk_limits(value: object) -> Problem | None:
-    """Walk without recursion and stop as soon as the value is too deep or certainly too big.
+    """Walk without recursion and stop as soon as the value is too deep, certainly too big, or holds NUL.
 
     `estimate` is a lower bound of the compact JSON size, so a structure sharing one huge string a thousand
     times is refused here instead of being serialised, and hostile input costs at most ~MAX_BYTES steps.
@@ -100,6 +105,8 @@ def _walk_limits(value: object) -> Problem | None:
     while stack:
         node, depth = stack.pop()
         if isinstance(node, str):
+            if "\x00" in node:
+                return _nul_problem()
             estimate += len(node) + 2
         elif isinstance(node, int):
             estimate += 1 + node.bit_length() * 3 // 10
@@ -109,6 +116,8 @@ def _walk_limits(value: object) -> Problem | None:
             estimate += 1
             if isinstance(node, Mapping):
                 for key, child in node.items():
+                    if isinstance(key, str) and "\x00" in key:
+                        return _nul_problem()
                     estimate += (len(key) if isinstance(key, str) else 1) + 4
                     stack.append((child, depth + 1))
             else:

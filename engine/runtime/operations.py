@@ -10,11 +10,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from engine.errors import NotFound, TransitionRejected
-from engine.models import DeadLetter, DeadLetterState, InstanceState, ItemRun, PhaseRun, PhaseState
+from engine.errors import Conflict, NotFound, TransitionRejected
+from engine.models import (
+    DeadLetter,
+    DeadLetterState,
+    InstanceState,
+    ItemRun,
+    PhaseRun,
+    PhaseState,
+    WorkflowInstance,
+)
+from engine.models.states import UNFINISHED_INSTANCE_STATES
 from engine.runtime import scheduler
 from engine.runtime.actors import Actor
 from engine.runtime.advance import Advancer, lock_instance
@@ -97,10 +107,36 @@ def instance_retry(*, instance_id: Any, actor: Actor, reason: str) -> None:
     """A failed instance runs its failed phases again."""
     with locked(instance_id, actor) as adv:
         _require(adv.instance, "retry", "retry the instance")
-        apply_transition(adv.instance, "retry", actor=actor, reason=reason, at=adv.now)
+        rerun_instance(adv, reason)
         for phase_id in scheduler.blocking_failures(adv.plan, adv.runs.states()):
             _retry_phase(adv, adv.runs[phase_id], reason)
         _redispatch_ready(adv)
+
+
+def rerun_instance(adv: Advancer, reason: str) -> None:
+    """A failed instance runs again (failed → running): a 409 when, since it failed, another instance
+    started with its business key and is still unfinished (the key is one unfinished instance's)."""
+    try:
+        with transaction.atomic():  # a savepoint: the constraint may refuse the save
+            apply_transition(adv.instance, "retry", actor=adv.actor, reason=reason, at=adv.now)
+    except IntegrityError:
+        instance = adv.instance
+        holder = (
+            WorkflowInstance.objects.filter(
+                template_id=instance.template_id,
+                business_key=instance.business_key,
+                state__in=UNFINISHED_INSTANCE_STATES,
+            )
+            .exclude(pk=instance.pk)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        raise Conflict(
+            f"cannot run {instance} again: instance {holder} holds its business key "
+            f"{instance.business_key!r} and is not finished",
+            business_key=instance.business_key,
+            holder=str(holder) if holder else None,
+        ) from None
 
 
 def _redispatch_ready(adv: Advancer) -> None:
@@ -177,7 +213,7 @@ def revive(adv: Advancer, reason: str, *, excluding: str | None = None) -> None:
         return
     blocking = set(scheduler.blocking_failures(adv.plan, adv.runs.states())) - {excluding}
     if not blocking:
-        apply_transition(adv.instance, "retry", actor=adv.actor, reason=reason, at=adv.now)
+        rerun_instance(adv, reason)
 
 
 def reopen_phases(adv: Advancer, target: str, *, reason: str) -> list[str]:
@@ -204,7 +240,7 @@ def phase_reopen(*, instance_id: Any, phase_id: str, actor: Actor, reason: str) 
         if adv.instance.state == InstanceState.FAILED and not scheduler.blocking_failures(
             adv.plan, adv.runs.states()
         ):
-            apply_transition(adv.instance, "retry", actor=actor, reason=reason, at=adv.now)
+            rerun_instance(adv, reason)
         return reset
 
 

@@ -153,3 +153,20 @@ def test_500_phases_are_allowed():
     problems = _checked(document)
 
     assert problems == []
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        lambda doc: doc.update(name="Re\x00view"),
+        lambda doc: doc["phases"][0].update(description="a\x00"),
+        lambda doc: doc.update({"x-\x00": 1}),
+    ],
+)
+def test_a_nul_character_anywhere_refuses_the_whole_document(where):
+    document = minimal_document({"id": "only", "type": "wait", "duration": "PT1S"})
+    where(document)
+    for form in (document, json.dumps(document)):
+        problems = validate(form)
+        assert [(p.path, p.code) for p in problems] == [("", "schema")]
+        assert "NUL" in problems[0].message
