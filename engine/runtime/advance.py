@@ -1,8 +1,9 @@
-"""Moving an instance forward: apply the scheduler's decisions and open the phases that became ready.
+"""The locked-instance context: one pass of moving an instance forward, with its row locked.
 
 Every function here runs inside `unit_of_work()` with the instance row locked (`lock_instance`), so two
 phases finishing at once cannot both advance the same successor: the second waits for the lock and then sees
-the first one's result.
+the first one's result. `Advancer` decides *when* phases open, skip or finish (from the scheduler); what a
+phase kind does when it opens, completes or fails lives in `engine/runtime/kinds/` (one module per kind).
 """
 
 from __future__ import annotations
@@ -14,23 +15,18 @@ from django.db.models.functions import Now
 
 from engine.definition.expressions import Expression, ExpressionError
 from engine.definition.plan import PhasePlan, Plan
-from engine.models import (
-    DeadLetter,
-    GateResult,
-    InstanceState,
-    ItemRun,
-    PhaseRun,
-    PhaseState,
-    WorkflowInstance,
-)
+from engine.models import InstanceState, ItemRun, PhaseRun, WorkflowInstance
 from engine.runtime import scheduler
 from engine.runtime.activation import build_activation
 from engine.runtime.actors import Actor
 from engine.runtime.dispatch import AttemptRef, dispatch
-from engine.runtime.failures import error_record
-from engine.runtime.journal import apply_transition, emit_event
+from engine.runtime.failures import error_record, park
+from engine.runtime.journal import apply_transition
+from engine.runtime.kinds import kind_of
 from engine.runtime.plans import plan_for
 from engine.runtime.runbook import RunBook
+
+__all__ = ["FAILED", "Advancer", "load_runs", "lock_instance", "park"]
 
 Runs = RunBook
 FAILED = object()  # what Advancer.evaluate returns when the expression failed the phase
@@ -39,7 +35,8 @@ FAILED = object()  # what Advancer.evaluate returns when the expression failed t
 def lock_instance(instance_id: Any) -> WorkflowInstance:
     """Lock the instance row for the rest of the transaction (PostgreSQL; SQLite serialises writers).
 
-    The row comes with `db_now`, the database's clock read by the same query.
+    The row comes with `db_now`, the database's clock read by the same query. Lock order, everywhere: the
+    instance row first, then its runs; never the template version (a published plan is immutable).
     """
     # The definition is only read when the plan is not cached yet; do not decode it on every lock.
     return (
@@ -57,6 +54,8 @@ def load_runs(instance: WorkflowInstance) -> RunBook:
 
 class Advancer:
     """One pass of moving an instance forward, with the instance locked and its runs loaded."""
+
+    FAILED = FAILED
 
     def __init__(
         self,
@@ -113,33 +112,37 @@ class Advancer:
         dispatch(self.to_dispatch)
         self.to_dispatch = []
 
-    def open(self, run: PhaseRun, spec: PhasePlan) -> None:
-        """Start a phase that just became ready, in the way its type asks for."""
-        if spec.is_automated and spec.type != "map":
-            self.to_dispatch.append(AttemptRef(run.pk, queue=spec.queue))
-        elif spec.type == "human":
-            apply_transition(run, "open", actor=self.actor, at=self.now, due_at=self.sla_due(spec))
-        elif spec.type == "gate":
-            self.evaluate_gate(run, spec)
-        elif spec.type == "choice":
-            self.evaluate_choice(run, spec)
-        elif spec.type == "map":
-            self.start_map(run, spec)
-        elif spec.type == "wait":
-            self.start_wait(run, spec)
+    # --- what the phase kinds do ---------------------------------------------------------------------
 
-    def sla_due(self, spec: PhasePlan) -> datetime | None:
-        if spec.sla is None:
-            return None
-        return self.plan.calendar.due(self.now, spec.sla.duration, business_days=spec.sla.business_days)
+    def open(self, run: PhaseRun, spec: PhasePlan) -> None:
+        """Start a phase that just became ready, in the way its kind asks for."""
+        kind_of(spec).open(self, run, spec)
+
+    def complete_attempt(self, phase_run: PhaseRun, run: PhaseRun | ItemRun, output: dict[str, Any]) -> None:
+        """An attempt of `phase_run` (or of its item `run`) succeeded."""
+        spec = self.plan.phases[phase_run.phase_id]
+        kind_of(spec).complete(self, phase_run, run, spec, output)
+
+    def fail_attempt(
+        self, phase_run: PhaseRun, run: PhaseRun | ItemRun, error: dict[str, Any], *, lost: bool = False
+    ) -> None:
+        """An attempt failed for good (no retry left)."""
+        spec = self.plan.phases[phase_run.phase_id]
+        kind_of(spec).fail(self, phase_run, run, spec, error, lost=lost)
+
+    def release_items(self, run: PhaseRun, spec: PhasePlan, items: list[ItemRun]) -> None:
+        """Make pending items of a map ready, up to its `max_concurrency` (see `kinds/map.py`)."""
+        from engine.runtime.kinds.map import release_items
+
+        release_items(self, run, spec, items)
+
+    # --- what every kind uses ------------------------------------------------------------------------
 
     def activation(self, *expressions: Expression | None, **extra: Any) -> dict[str, Any]:
         """What the expressions see; only the phases they read through `steps.<id>` are loaded."""
         wanted = [pid for e in expressions if e is not None for pid in e.referenced_steps if pid in self.runs]
         self.runs.prefetch(wanted)
         return build_activation(self.instance, [self.runs[pid] for pid in dict.fromkeys(wanted)], **extra)
-
-    # --- inline phases -------------------------------------------------------------------------------
 
     def evaluate(
         self, run: PhaseRun, spec: PhasePlan, field: str, expected: type | tuple[type, ...], what: str
@@ -159,120 +162,6 @@ class Advancer:
             self.fail_phase(run, spec, error_record(category="data", message=message, at=self.now))
             return FAILED
         return value
-
-    def evaluate_gate(self, run: PhaseRun, spec: PhasePlan) -> None:
-        apply_transition(run, "open", actor=self.actor, at=self.now, due_at=None)
-        passed = self.evaluate(run, spec, "check", bool, "true or false")
-        if passed is not FAILED:
-            self.record_gate(run, spec, passed=passed, values=self.gate_values(spec))
-
-    def gate_values(self, spec: PhasePlan) -> dict[str, Any]:
-        """The values a CEL gate looked at, for the record."""
-        assert spec.check is not None
-        values: dict[str, Any] = {}
-        if "params" in spec.check.referenced_roots:
-            values["params"] = self.instance.params
-        for phase_id in spec.check.referenced_steps:
-            if phase_id in self.runs:
-                values[f"steps.{phase_id}.output"] = self.runs[phase_id].output
-        return values
-
-    def record_gate(
-        self,
-        run: PhaseRun,
-        spec: PhasePlan,
-        *,
-        passed: bool,
-        values: dict[str, Any],
-        reason: str = "",
-        action: str = "",
-    ) -> None:
-        """Store the evaluation and complete the gate, or fail it and stop the instance."""
-        reason = reason or ("check passed" if passed else spec.message or "check failed")
-        action = "" if passed else (action or spec.action)
-        GateResult.objects.create(
-            instance=self.instance,
-            phase_run=run,
-            round=run.round,
-            passed=passed,
-            reason=reason,
-            action=action,
-            values=values,
-        )
-        output = {"passed": passed, "reason": reason, "action": action}
-        if passed:
-            apply_transition(run, "complete", actor=self.actor, output=output, at=self.now)
-            return
-        emit_event(
-            instance_id=self.instance.pk,
-            name="gate.failed",
-            payload={"instance_id": str(self.instance.pk), "phase_id": run.phase_id, **output},
-        )
-        error = error_record(category="gate", message=reason, at=self.now, action=action)
-        run.output = output
-        self.fail_phase(run, spec, error, dead_letter=False)
-
-    def evaluate_choice(self, run: PhaseRun, spec: PhasePlan) -> None:
-        apply_transition(run, "open", actor=self.actor, at=self.now, due_at=None)
-        activation = self.activation(*(branch.when for branch in spec.choices))
-        chosen: tuple[str, ...] = spec.otherwise
-        try:
-            for branch in spec.choices:
-                if branch.when.evaluate(activation) is True:
-                    chosen = branch.then
-                    break
-        except ExpressionError as exc:
-            self.fail_phase(run, spec, error_record(category="data", message=f"when: {exc}", at=self.now))
-            return
-        apply_transition(run, "complete", actor=self.actor, output={"chosen": list(chosen)}, at=self.now)
-
-    def start_wait(self, run: PhaseRun, spec: PhasePlan) -> None:
-        apply_transition(run, "open", actor=self.actor, at=self.now, due_at=None)
-        if spec.signal:
-            wake_at = self.now + spec.signal_timeout if spec.signal_timeout else None
-            apply_transition(run, "wait_event", actor=self.actor, next_run_at=wake_at)
-            return
-        if spec.duration is not None:
-            wake_at = self.now + spec.duration
-        else:
-            wake_at = self.evaluate(run, spec, "until", datetime, "a timestamp")
-            if wake_at is FAILED:
-                return
-        if wake_at <= self.now:
-            apply_transition(run, "complete", actor=self.actor, output={}, at=self.now)
-        else:
-            apply_transition(run, "wait_event", actor=self.actor, next_run_at=wake_at)
-
-    def start_map(self, run: PhaseRun, spec: PhasePlan) -> None:
-        assert spec.items is not None
-        apply_transition(run, "open", actor=self.actor, at=self.now, due_at=None)
-        items = self.evaluate(run, spec, "items", list, "a list")
-        if items is FAILED:
-            return
-        if not items:
-            apply_transition(
-                run, "complete", actor=self.actor, output={"results": [], "failed": []}, at=self.now
-            )
-            return
-        created = ItemRun.objects.bulk_create(
-            ItemRun(phase_run=run, instance=self.instance, round=run.round, index=index, item=item)
-            for index, item in enumerate(items)
-        )
-        if created[0].pk is None:  # backends that cannot return ids from a bulk insert
-            created = list(ItemRun.objects.filter(phase_run=run, round=run.round).order_by("index"))
-        self.release_items(run, spec, created)
-
-    def release_items(self, run: PhaseRun, spec: PhasePlan, items: list[ItemRun]) -> None:
-        """Make pending items ready, up to `max_concurrency` in flight."""
-        in_flight = sum(1 for item in items if item.state in scheduler.OPEN_STATES)
-        room = (spec.max_concurrency or len(items)) - in_flight
-        for item in items:
-            if room <= 0:
-                break
-            if item.state == PhaseState.PENDING:
-                apply_transition(item, "make_ready", actor=self.actor)
-                self.to_dispatch.append(AttemptRef(run.pk, item_run_id=item.pk, queue=spec.queue))
-                room -= 1
 
     # --- failure -------------------------------------------------------------------------------------
 
@@ -315,19 +204,3 @@ class Advancer:
                 error=instance_error,
                 reason=f"{run.phase_id} failed: {error['message']}",
             )
-
-
-def park(
-    instance: WorkflowInstance, run: PhaseRun, error: dict[str, Any], item: ItemRun | None = None
-) -> DeadLetter:
-    """Put failed work in the dead-letter queue."""
-    return DeadLetter.objects.create(
-        instance=instance,
-        phase_run=run,
-        item_run=item,
-        phase_id=run.phase_id,
-        category=error.get("category", "system"),
-        message=error.get("message", ""),
-        error=error,
-        attempt=(item or run).attempt,
-    )

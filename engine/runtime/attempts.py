@@ -33,7 +33,6 @@ from engine.runtime.dispatch import AttemptRef
 from engine.runtime.failures import error_from_exception, error_record
 from engine.runtime.journal import apply_transition, unit_of_work
 from engine.runtime.limits import time_limit
-from engine.runtime.maps import map_progress
 from engine.runtime.plans import plan_for
 from engine.runtime.retries import handle_attempt_failure
 
@@ -295,7 +294,7 @@ def record_and_claim_next(
             keep_queue=claim.spec.queue,
         )
         if error is None and output is not None:
-            _succeed(advancer, phase_run, run, output)
+            advancer.complete_attempt(phase_run, run, output)
         else:
             assert error is not None
             handle_attempt_failure(advancer, phase_run, run, error)
@@ -316,34 +315,3 @@ def claim_kept(advancer: Advancer, actor: Actor) -> Claim | None:
     phase_id = run.phase_id if isinstance(run, PhaseRun) else advancer.runs.phase_id_of(run.phase_run_id)
     spec = advancer.plan.phases[phase_id]
     return take_lease(ref, advancer.instance, spec, run, actor=actor, now=advancer.now)
-
-
-def _succeed(
-    advancer: Advancer, phase_run: PhaseRun, run: PhaseRun | ItemRun, output: dict[str, Any]
-) -> None:
-    spec = advancer.plan.phases[phase_run.phase_id]
-    if isinstance(run, ItemRun):
-        apply_transition(run, "complete", actor=advancer.actor, output=output, at=advancer.now)
-        map_progress(advancer, phase_run, spec)
-    elif spec.type == "gate":
-        passed = output.get("passed")
-        if not isinstance(passed, bool):
-            error = error_record(
-                category="data",
-                message="a gate activity must return {passed: bool, reason, action}",
-                at=advancer.now,
-                attempt=run.attempt,
-            )
-            advancer.fail_phase(phase_run, spec, error)
-            return
-        values = {key: value for key, value in output.items() if key not in ("passed", "reason", "action")}
-        advancer.record_gate(
-            phase_run,
-            spec,
-            passed=passed,
-            values=values,
-            reason=str(output.get("reason") or ""),
-            action=str(output.get("action") or ""),
-        )
-    else:
-        apply_transition(run, "complete", actor=advancer.actor, output=output, at=advancer.now)

@@ -34,3 +34,19 @@ def error_from_exception(exc: BaseException, *, at: datetime, attempt: int) -> d
     return error_record(
         category=error_category(exc), message=message, at=at, attempt=attempt, traceback=trace, **extra
     )
+
+
+def park(instance: Any, run: Any, error: dict[str, Any], item: Any = None) -> Any:
+    """Put failed work (a phase run, or one item of a map) in the dead-letter queue."""
+    from engine.models import DeadLetter
+
+    return DeadLetter.objects.create(
+        instance=instance,
+        phase_run=run,
+        item_run=item,
+        phase_id=run.phase_id,
+        category=error.get("category", "system"),
+        message=error.get("message", ""),
+        error=error,
+        attempt=(item or run).attempt,
+    )

@@ -27,8 +27,9 @@ from engine.errors import Conflict, FormInvalid, NotFound, PermissionDenied, Tra
 from engine.models import Comment, InstanceState, PhaseRun, PhaseState, RoleAssignment, WorkflowInstance
 from engine.runtime.actors import Actor
 from engine.runtime.advance import Advancer
-from engine.runtime.journal import apply_transition, record
-from engine.runtime.operations import locked, reopen_phases
+from engine.runtime.journal import record
+from engine.runtime.kinds.human import HUMAN
+from engine.runtime.operations import locked
 
 OVERRIDE_PHASE_PERMISSION = "engine.override_phaserun"
 MAX_COMMENT = 10_000
@@ -367,20 +368,7 @@ def phase_complete(
             raise _invalid(problems)
         if run.assignee_id is None:
             _set_assignee(adv, run, user, name="claim", actor=actor)
-        apply_transition(
-            run,
-            "submit",
-            actor=actor,
-            reason=reason,
-            metadata={"outcome": chosen, "data": submitted, "due_at": _iso(run.due_at)},
-            outcome=chosen,
-            data=submitted,
-            by=user,
-            at=adv.now,
-        )
-        target = spec.reopen_on.get(chosen)
-        if target:
-            reopen_phases(adv, target, reason=reason or f"{phase_id}: outcome {chosen}")
+        HUMAN.submit(adv, run, spec, outcome=chosen, data=submitted, user=user, actor=actor, reason=reason)
         _advance_and_prime(adv)
         return run
 
@@ -438,7 +426,3 @@ def comment_add(*, instance_id: Any, user: Any, body: str, phase_id: str | None 
             metadata={"comment_id": comment.pk},
         )
         return comment
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None

@@ -8,10 +8,9 @@ from typing import Any
 from django.conf import settings
 
 from engine.models import ItemRun, PhaseRun
-from engine.runtime.advance import Advancer, park
+from engine.runtime.advance import Advancer
 from engine.runtime.dispatch import AttemptRef, dispatch
 from engine.runtime.journal import apply_transition
-from engine.runtime.maps import map_progress
 
 
 def retry_delay(spec_retry: Any, *, attempt: int, error: dict[str, Any]) -> timedelta:
@@ -67,17 +66,4 @@ def handle_attempt_failure(
             ]
         )
         return
-    if isinstance(run, ItemRun):
-        apply_transition(
-            run,
-            "fail",
-            actor=advancer.actor,
-            error=error,
-            at=advancer.now,
-            lost=lost,
-            reason=error["message"][:500],
-        )
-        park(advancer.instance, phase_run, error, item=run)
-        map_progress(advancer, phase_run, spec)
-    else:
-        advancer.fail_phase(phase_run, spec, error, lost=lost)
+    advancer.fail_attempt(phase_run, run, error, lost=lost)

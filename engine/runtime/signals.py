@@ -7,7 +7,7 @@ from typing import Any
 from engine.errors import Conflict
 from engine.models import PhaseState
 from engine.runtime.actors import Actor
-from engine.runtime.journal import apply_transition
+from engine.runtime.kinds.wait import WAIT
 from engine.runtime.operations import locked
 
 
@@ -25,12 +25,5 @@ def deliver_signal(*, instance_id: Any, name: str, payload: dict[str, Any] | Non
         if not waiting:
             raise Conflict(f"no phase of this instance is waiting for signal {name!r}", signal=name)
         for run in waiting:
-            apply_transition(
-                run,
-                "complete",
-                actor=actor,
-                output=dict(payload or {}),
-                at=adv.now,
-                metadata={"signal": name},
-            )
+            WAIT.signal(adv, run, name, dict(payload or {}))
         return [run.phase_id for run in waiting]

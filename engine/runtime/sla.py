@@ -1,6 +1,6 @@
 """SLAs of human phases: at-risk times from the business calendar, the periodic sweep, escalation mail.
 
-A human phase gets its due time when it opens (`Advancer.sla_due`). Everything else happens here:
+A human phase gets its due time when it opens (`kinds/human.py`, `sla_due`). Everything else happens here:
 
 - `sla_prime` computes when the phase turns at_risk (the `at_risk` fraction of its allowed time, counted
   in working time when the SLA is in business days) once per activation, so that the sweep can compare

@@ -17,7 +17,8 @@ from engine.runtime.advance import Advancer, load_runs, lock_instance
 from engine.runtime.clock import db_now
 from engine.runtime.dispatch import AttemptRef, send_to_broker
 from engine.runtime.failures import error_record
-from engine.runtime.journal import apply_transition, unit_of_work
+from engine.runtime.journal import unit_of_work
+from engine.runtime.kinds.wait import WAIT
 from engine.runtime.retries import handle_attempt_failure
 
 logger = logging.getLogger(__name__)
@@ -74,12 +75,7 @@ def wait_elapsed(*, instance_id: object, phase_run_id: int) -> None:
         if run is None or run.state != PhaseState.WAITING or not run.next_run_at or run.next_run_at > now:
             return
         advancer = Advancer(instance, actor=TIMER, now=now, runs=runs)
-        spec = advancer.plan.phases[run.phase_id]
-        if spec.signal:
-            message = f"no signal {spec.signal!r} arrived within {spec.signal_timeout}"
-            advancer.fail_phase(run, spec, error_record(category="transient", message=message, at=now))
-        else:
-            apply_transition(run, "complete", actor=TIMER, output={}, at=now)
+        WAIT.elapsed(advancer, run, advancer.plan.phases[run.phase_id])
         advancer.run()
 
 
