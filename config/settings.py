@@ -217,6 +217,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-slas": {"task": "engine.tasks.sla_sweep", "schedule": timedelta(seconds=60)},
     "deliver-outbox": {"task": "engine.tasks.outbox_deliver", "schedule": timedelta(seconds=5)},
     "deliver-webhooks": {"task": "engine.tasks.webhooks_deliver", "schedule": timedelta(seconds=5)},
+    "fire-schedules": {"task": "engine.tasks.schedules_fire", "schedule": timedelta(seconds=10)},
 }
 
 PHASEGATE = {

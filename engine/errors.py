@@ -43,6 +43,12 @@ class FormInvalid(EngineError):
     code = "form_invalid"
 
 
+class ScheduleInvalid(EngineError):
+    """The schedule's fields cannot work (a bad cron expression, time zone, params or pattern)."""
+
+    code = "schedule_invalid"
+
+
 class NotFound(EngineError):
     """The object does not exist."""
 

@@ -50,3 +50,10 @@ def webhooks_deliver() -> int:
     from engine.webhooks import webhooks_deliver as deliver
 
     return deliver()
+
+
+@shared_task(name="engine.tasks.schedules_fire", ignore_result=True)
+def schedules_fire() -> int:
+    from engine.runtime.schedules import schedules_fire as fire
+
+    return fire()

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from engine.admin import instances, records, templates, webhooks
+from engine.admin import instances, records, schedules, templates, webhooks
 
-__all__ = ["instances", "records", "templates", "webhooks"]
+__all__ = ["instances", "records", "schedules", "templates", "webhooks"]

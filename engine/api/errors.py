@@ -21,6 +21,7 @@ STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
     (errors.TemplateInvalid, status.HTTP_400_BAD_REQUEST),
     (errors.ParamsInvalid, status.HTTP_400_BAD_REQUEST),
     (errors.FormInvalid, status.HTTP_400_BAD_REQUEST),
+    (errors.ScheduleInvalid, status.HTTP_400_BAD_REQUEST),
     (errors.NotFound, status.HTTP_404_NOT_FOUND),
     (errors.PermissionDenied, status.HTTP_403_FORBIDDEN),
     (errors.TransitionRejected, status.HTTP_409_CONFLICT),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from engine.api.views import dead_letters, instances, phases, templates
+from engine.api.views import dead_letters, instances, phases, schedules, templates
 
 app_name = "api"
 
@@ -14,6 +14,7 @@ VERSION = TEMPLATE + "versions/<int:number>/"
 INSTANCE = "instances/<uuid:pk>/"
 PHASE = INSTANCE + "phases/<str:phase_id>/"
 DEAD_LETTER = "dead-letters/<int:pk>/"
+SCHEDULE = "schedules/<slug:name>/"
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -55,4 +56,9 @@ urlpatterns = [
     path(DEAD_LETTER, dead_letters.DeadLetterDetailView.as_view(), name="dead-letter-detail"),
     path(DEAD_LETTER + "retry/", dead_letters.DeadLetterRetryView.as_view(), name="dead-letter-retry"),
     path(DEAD_LETTER + "discard/", dead_letters.DeadLetterDiscardView.as_view(), name="dead-letter-discard"),
+    # schedules
+    path("schedules/", schedules.ScheduleListView.as_view(), name="schedule-list"),
+    path(SCHEDULE, schedules.ScheduleDetailView.as_view(), name="schedule-detail"),
+    path(SCHEDULE + "pause/", schedules.SchedulePauseView.as_view(), name="schedule-pause"),
+    path(SCHEDULE + "resume/", schedules.ScheduleResumeView.as_view(), name="schedule-resume"),
 ]

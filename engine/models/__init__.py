@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engine.models.instances import ItemRun, PhaseRun, WorkflowInstance
 from engine.models.records import Comment, DeadLetter, Event, GateResult, RoleAssignment, Transition
+from engine.models.schedules import OverlapPolicy, Schedule, ScheduleRun, ScheduleRunOutcome
 from engine.models.states import (
     DeadLetterState,
     InstanceState,
@@ -25,7 +26,11 @@ __all__ = [
     "ItemRun",
     "PhaseRun",
     "PhaseState",
+    "OverlapPolicy",
     "RoleAssignment",
+    "Schedule",
+    "ScheduleRun",
+    "ScheduleRunOutcome",
     "SlaStatus",
     "TemplateVersion",
     "Transition",
