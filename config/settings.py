@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -34,6 +35,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "rest_framework.authtoken",
     "engine",
     "engine.pages",
     "designer",
@@ -156,6 +159,7 @@ LOGOUT_REDIRECT_URL = "login"
 
 # Security: strict by default; DJANGO_DEBUG=1 relaxes what only works over HTTPS.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]  # probes and scrapers inside the cluster speak HTTP
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0 if DEBUG else 31536000)
@@ -181,7 +185,15 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "engine.api.errors.exception_handler",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "Phasegate API", "VERSION": "1", "SERVE_INCLUDE_SCHEMA": False}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Phasegate API",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI is served from the vendored sidecar package: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # Celery. The database is the source of truth; the broker only says "look at attempt N now".
 # Without CELERY_BROKER_URL the embedded default is kombu's filesystem transport: nothing to install.
@@ -227,6 +239,21 @@ PHASEGATE = {
     "DEFAULT_LEASE_SECONDS": env_int("PHASEGATE_DEFAULT_LEASE_SECONDS", 300),
     # A worker runs the next ready attempt of the same instance itself, up to this many in a row.
     "LOCAL_CHAIN_LIMIT": env_int("PHASEGATE_LOCAL_CHAIN_LIMIT", 100),
+}
+
+# Observability. prometheus_client's multiprocess mode: every process (web, each Celery pool process) writes
+# its counters to files in this folder and /metrics adds them up. It must be set before prometheus_client
+# is imported, hence the environment; clear the folder when the whole deployment restarts.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus"))
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+PHASEGATE_METRICS = {
+    # /metrics answers a request that carries `Authorization: Bearer <token>`, or comes from an allowed
+    # address (IPs or CIDR networks); with neither configured, only from this machine (loopback).
+    "TOKEN": env_str("PHASEGATE_METRICS_TOKEN"),
+    "ALLOWED_IPS": env_list("PHASEGATE_METRICS_ALLOWED_IPS"),
+    # /health/ready fails when the due-work sweep (run by beat every 2 s) has not run for this long.
+    "BEAT_MAX_AGE_SECONDS": env_int("PHASEGATE_BEAT_MAX_AGE_SECONDS", 60),
 }
 
 LOGGING = {

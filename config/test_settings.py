@@ -23,6 +23,8 @@ _DEFAULTS = {
     "PHASEGATE_BROKER_DIR": str(_VAR / f"test-broker-{os.getpid()}"),
     # A queue of its own, so a worker left over from another run can never take this run's messages.
     "PHASEGATE_DEFAULT_QUEUE": f"phasegate-test-{os.getpid()}",
+    # Prometheus counters of this run's processes only (the test process and the workers it starts).
+    "PROMETHEUS_MULTIPROC_DIR": str(_VAR / f"test-prometheus-{os.getpid()}"),
 }
 for _name, _value in _DEFAULTS.items():
     os.environ.setdefault(_name, _value)

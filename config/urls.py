@@ -4,11 +4,16 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from engine.observability import views as observability
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/", include("engine.api.urls")),
+    path("metrics", observability.metrics, name="metrics"),
+    path("health/live", observability.live, name="health-live"),
+    path("health/ready", observability.ready, name="health-ready"),
     path("", include("engine.pages.urls")),
 ]
 

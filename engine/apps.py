@@ -12,3 +12,7 @@ class EngineConfig(AppConfig):
         from engine import activities, checks  # noqa: F401  (registers system checks)
 
         activities.autodiscover()
+
+        from engine.observability import celery_hooks
+
+        celery_hooks.connect()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.models.heartbeats import SweepHeartbeat
 from engine.models.instances import ItemRun, PhaseRun, WorkflowInstance
 from engine.models.records import Comment, DeadLetter, Event, GateResult, RoleAssignment, Transition
 from engine.models.schedules import OverlapPolicy, Schedule, ScheduleRun, ScheduleRunOutcome
@@ -32,6 +33,7 @@ __all__ = [
     "ScheduleRun",
     "ScheduleRunOutcome",
     "SlaStatus",
+    "SweepHeartbeat",
     "TemplateVersion",
     "Transition",
     "VersionState",

@@ -52,7 +52,11 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
                 name="one_unfinished_instance_per_business_key",
             ),
         ]
-        indexes = [models.Index(fields=["state", "-created_at"], name="instance_state_created")]
+        indexes = [
+            models.Index(fields=["state", "-created_at"], name="instance_state_created"),
+            # the dashboard's figures of a time range
+            models.Index(fields=["finished_at"], name="instance_finished"),
+        ]
         permissions = [
             ("override_workflowinstance", "Can override workflow instances (suspend, resume, cancel, retry)"),
         ]
@@ -231,6 +235,7 @@ class PhaseRun(AttemptRun):
             ),
             models.Index(fields=["state", "phase_type"], name="phase_state_type"),
             models.Index(fields=["assignee", "state"], name="phase_assignee_state"),
+            models.Index(fields=["finished_at"], name="phase_finished"),  # the dashboard's time ranges
             # the SLA sweep settles finished phases whose status is still open: few rows among millions
             models.Index(
                 fields=["sla_status"],
@@ -319,6 +324,8 @@ class ItemRun(AttemptRun):
             models.Index(fields=["next_run_at"], condition=Q(state="waiting"), name="item_due_work"),
             models.Index(fields=["lease_expires_at"], condition=Q(state="active"), name="item_leases"),
             models.Index(fields=["phase_run", "round", "state"], name="item_phase_state"),
+            # the dashboard's retries: the few items that needed more than one attempt
+            models.Index(fields=["finished_at"], condition=Q(attempt__gt=1), name="item_retried_finished"),
         ]
 
     def __str__(self) -> str:

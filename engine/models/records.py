@@ -81,7 +81,10 @@ class DeadLetter(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["state", "-created_at"], name="deadletter_state")]
+        indexes = [
+            models.Index(fields=["state", "-created_at"], name="deadletter_state"),
+            models.Index(fields=["created_at"], name="deadletter_created"),  # failures of a time range
+        ]
         permissions = [("resolve_deadletter", "Can retry or discard dead letters")]
 
     def __str__(self) -> str:

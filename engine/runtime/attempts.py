@@ -25,6 +25,7 @@ from engine.definition.expressions import ExpressionError
 from engine.definition.plan import PhasePlan
 from engine.errors import DataError
 from engine.models import InstanceState, ItemRun, PhaseRun, PhaseState, WorkflowInstance
+from engine.observability.instruments import observe_step
 from engine.runtime.activation import build_activation, runs_for_activation
 from engine.runtime.actors import Actor
 from engine.runtime.advance import Advancer, load_runs, lock_instance
@@ -89,7 +90,7 @@ def attempt_run(ref: AttemptRef, *, actor: Actor, chain_limit: int = 1) -> int:
     claim = attempt_claim(ref, actor=actor)
     ran = 0
     while claim is not None:
-        output, error = execute(claim)
+        output, error = observe_step(claim, execute)
         ran += 1
         _, claim = record_and_claim_next(
             claim, output=output, error=error, actor=actor, claim_next=ran < chain_limit

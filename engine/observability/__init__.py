@@ -1,0 +1,1 @@
+"""What operators watch: Prometheus metrics, health checks, and the figures of the dashboard and API."""
