@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('engine', '0005_webhooks'),
+        ('engine', '0006_schedules'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -27,6 +27,7 @@ SWEEP_TASKS = {
     "engine.tasks.sla_sweep": "sla",
     "engine.tasks.outbox_deliver": "outbox",
     "engine.tasks.webhooks_deliver": "webhooks",
+    "engine.tasks.schedules_fire": "schedules",
 }
 
 
