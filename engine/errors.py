@@ -1,4 +1,9 @@
-"""Errors raised by the workflow engine and by activities. Pure Python: the definition package imports it."""
+"""Errors raised by the workflow engine and by activities. Pure Python (no Django import at load time).
+
+Each engine error carries its own `code` and HTTP `status`, so the API, the pages and the designer answer
+with the same status for the same refusal through one mapping (`engine_error` below for what django-fsm
+raises).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ class EngineError(Exception):
     """Base class for errors raised by the workflow engine."""
 
     code = "engine_error"
+    status = 400
 
     def __init__(self, message: str = "", **extra: Any) -> None:
         super().__init__(message or self.__class__.__doc__ or self.code)
@@ -24,6 +30,7 @@ class TemplateInvalid(EngineError):
     """The template document failed schema or semantic validation."""
 
     code = "template_invalid"
+    status = 400
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = tuple(problems)
@@ -35,48 +42,80 @@ class ParamsInvalid(EngineError):
     """The start parameters do not satisfy the template's `params` schema."""
 
     code = "params_invalid"
+    status = 400
 
 
 class FormInvalid(EngineError):
     """The submitted form data does not satisfy the phase's `form` schema."""
 
     code = "form_invalid"
+    status = 400
 
 
 class ScheduleInvalid(EngineError):
     """The schedule's fields cannot work (a bad cron expression, time zone, params or pattern)."""
 
     code = "schedule_invalid"
+    status = 400
 
 
 class NotFound(EngineError):
     """The object does not exist."""
 
     code = "not_found"
+    status = 404
 
 
 class TransitionRejected(EngineError):
     """The action is not allowed in the object's current state, or for this user."""
 
     code = "transition_rejected"
+    status = 409
 
 
 class PermissionDenied(EngineError):
     """The user may not perform this action."""
 
     code = "permission_denied"
+    status = 403
 
 
 class Conflict(EngineError):
     """Someone else changed the object first (a claim by another user, a concurrent transition)."""
 
     code = "conflict"
+    status = 409
 
 
 class VersionImmutable(EngineError):
     """A published or retired template version never changes; edit a new draft instead."""
 
     code = "version_immutable"
+    status = 409
+
+
+CONCURRENT_MESSAGE = "Someone else changed this while you were looking at it. Reload and try again."
+
+
+def engine_error(exc: BaseException) -> EngineError | None:
+    """`exc` as an engine error, with django-fsm's refusals as 409s; None for anything else.
+
+    A lost optimistic-lock race (ConcurrentTransition) or a transition the state no longer allows
+    (TransitionNotAllowed) can surface from deep in a service; every interface shows them the same way.
+    """
+    if isinstance(exc, EngineError):
+        return exc
+    from django_fsm import ConcurrentTransition, TransitionNotAllowed  # only when an interface asks
+
+    if isinstance(exc, ConcurrentTransition):
+        error = Conflict(CONCURRENT_MESSAGE)
+        error.code = "concurrent_transition"
+        return error
+    if isinstance(exc, TransitionNotAllowed):
+        error = TransitionRejected(str(exc))
+        error.code = "transition_not_allowed"
+        return error
+    return None
 
 
 # --- Errors an activity raises to say how its failure should be treated -----------------------------

@@ -28,24 +28,16 @@ from engine.models import (
     PhaseRun,
     PhaseState,
     RoleAssignment,
-    SlaStatus,
     TemplateVersion,
     Transition,
     WorkflowInstance,
     WorkflowTemplate,
 )
-from engine.models.states import FINISHED_PHASE_STATES, OPEN_PHASE_STATES
+from engine.models.states import FINISHED_PHASE_STATES, OPEN_PHASE_STATES, SLA_ORDER, SLA_RANK
 from engine.runtime.human import Work, can_view_instance, group_names
 from engine.runtime.plans import plan_for
 
-SLA_RANK = {
-    SlaStatus.MISSED: 5,
-    SlaStatus.BEHIND_SCHEDULE: 4,
-    SlaStatus.AT_RISK: 3,
-    SlaStatus.ON_SCHEDULE: 2,
-    SlaStatus.MET: 1,
-}
-RANK_SLA = {rank: status for status, rank in SLA_RANK.items()}
+RANK_SLA = dict(enumerate(SLA_ORDER))
 
 
 # --- visibility -----------------------------------------------------------------------------------------
@@ -197,7 +189,7 @@ def inbox_get(
 
 def _worst_sla() -> Case:
     return Case(
-        *(When(phase_runs__sla_status=status, then=Value(rank)) for status, rank in SLA_RANK.items()),
+        *(When(phase_runs__sla_status=status, then=Value(rank)) for status, rank in SLA_RANK.items() if rank),
         default=Value(0),
         output_field=IntegerField(),
     )

@@ -9,25 +9,12 @@ from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, Suspic
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import server_error as html_server_error
-from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from engine import errors
-
-STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
-    (errors.TemplateInvalid, status.HTTP_400_BAD_REQUEST),
-    (errors.ParamsInvalid, status.HTTP_400_BAD_REQUEST),
-    (errors.FormInvalid, status.HTTP_400_BAD_REQUEST),
-    (errors.ScheduleInvalid, status.HTTP_400_BAD_REQUEST),
-    (errors.NotFound, status.HTTP_404_NOT_FOUND),
-    (errors.PermissionDenied, status.HTTP_403_FORBIDDEN),
-    (errors.TransitionRejected, status.HTTP_409_CONFLICT),
-    (errors.Conflict, status.HTTP_409_CONFLICT),
-    (errors.VersionImmutable, status.HTTP_409_CONFLICT),
-]
 
 
 def error_body(code: str, message: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -67,15 +54,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     database = database_error_body(exc)
     if database is not None:
         return Response(database[0], status=database[1], headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-    for error_type, http_status in STATUS_BY_ERROR:
-        if isinstance(exc, error_type):
-            assert isinstance(exc, errors.EngineError)
-            return Response(error_body(exc.code, exc.message, exc.extra), status=http_status)
-    if isinstance(exc, ConcurrentTransition):
-        message = "someone else changed this first; reload and try again"
-        return Response(error_body("concurrent_transition", message), status=status.HTTP_409_CONFLICT)
-    if isinstance(exc, TransitionNotAllowed):
-        return Response(error_body("transition_not_allowed", str(exc)), status=status.HTTP_409_CONFLICT)
+    engine = errors.engine_error(exc)
+    if engine is not None:
+        return Response(error_body(engine.code, engine.message, engine.extra), status=engine.status)
     if isinstance(exc, ObjectDoesNotExist):
         return Response(error_body("not_found", "not found"), status=status.HTTP_404_NOT_FOUND)
     if isinstance(exc, RequestDataTooBig):

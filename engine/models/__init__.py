@@ -7,6 +7,15 @@ from engine.models.instances import ItemRun, PhaseRun, WorkflowInstance
 from engine.models.records import Comment, DeadLetter, Event, GateResult, RoleAssignment, Transition
 from engine.models.schedules import OverlapPolicy, Schedule, ScheduleRun, ScheduleRunOutcome
 from engine.models.states import (
+    DONE_PHASE_STATES,
+    FINISHED_INSTANCE_STATES,
+    FINISHED_PHASE_STATES,
+    OPEN_PHASE_STATES,
+    OPEN_SLA_STATUSES,
+    SLA_ORDER,
+    SLA_RANK,
+    UNFINISHED_INSTANCE_STATES,
+    UNFINISHED_PHASE_STATES,
     DeadLetterState,
     InstanceState,
     PhaseState,
@@ -17,6 +26,15 @@ from engine.models.templates import TemplateVersion, WorkflowTemplate
 from engine.models.webhooks import DeliveryState, Webhook, WebhookDelivery
 
 __all__ = [
+    "DONE_PHASE_STATES",
+    "FINISHED_INSTANCE_STATES",
+    "FINISHED_PHASE_STATES",
+    "OPEN_PHASE_STATES",
+    "OPEN_SLA_STATUSES",
+    "SLA_ORDER",
+    "SLA_RANK",
+    "UNFINISHED_INSTANCE_STATES",
+    "UNFINISHED_PHASE_STATES",
     "Comment",
     "DeadLetter",
     "DeadLetterState",

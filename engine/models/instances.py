@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
-from engine.models.states import InstanceState, PhaseState, SlaStatus
+from engine.models.states import FINISHED_INSTANCE_STATES, InstanceState, PhaseState, SlaStatus
 from engine.models.templates import TemplateVersion, WorkflowTemplate
 
 S = PhaseState
@@ -67,7 +67,7 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.state in (I.COMPLETED, I.FAILED, I.CANCELLED)
+        return self.state in FINISHED_INSTANCE_STATES
 
     @transition(field="state", source=I.CREATED, target=I.RUNNING)
     def start(self, *, at: datetime) -> None:

@@ -1,4 +1,7 @@
-"""The states of everything the engine moves, as in DESIGN.md."""
+"""The states of everything the engine moves, as in DESIGN.md, and the one set of names for their groups.
+
+Code asks "is it open?", "is it finished?" with these groups, never with its own tuple of states.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,9 @@ class InstanceState(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# Unfinished: it may still move by itself or be resumed. Finished: only an override (retry) moves it again.
 UNFINISHED_INSTANCE_STATES = (InstanceState.CREATED, InstanceState.RUNNING, InstanceState.SUSPENDED)
+FINISHED_INSTANCE_STATES = (InstanceState.COMPLETED, InstanceState.FAILED, InstanceState.CANCELLED)
 
 
 class PhaseState(models.TextChoices):
@@ -34,8 +39,12 @@ class PhaseState(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# Open: started and not finished (a worker, a person or a timer has it). Unfinished: open, or not started
+# yet. Finished: it will not move again by itself. Done: finished in a way that lets its successors run.
 OPEN_PHASE_STATES = (PhaseState.READY, PhaseState.ACTIVE, PhaseState.WAITING)
+UNFINISHED_PHASE_STATES = (PhaseState.PENDING, *OPEN_PHASE_STATES)
 FINISHED_PHASE_STATES = (PhaseState.COMPLETED, PhaseState.FAILED, PhaseState.SKIPPED, PhaseState.CANCELLED)
+DONE_PHASE_STATES = (PhaseState.COMPLETED, PhaseState.SKIPPED)
 
 
 class SlaStatus(models.TextChoices):
@@ -45,6 +54,20 @@ class SlaStatus(models.TextChoices):
     BEHIND_SCHEDULE = "behind_schedule", "Behind schedule"
     MET = "met", "Met"
     MISSED = "missed", "Missed"
+
+
+# The one ordering of SLA statuses, from no SLA to the worst: lists sort and filter by it, the sweep only
+# moves a phase's status up it (an extension may move it back down).
+SLA_ORDER = (
+    SlaStatus.NONE,
+    SlaStatus.MET,
+    SlaStatus.ON_SCHEDULE,
+    SlaStatus.AT_RISK,
+    SlaStatus.BEHIND_SCHEDULE,
+    SlaStatus.MISSED,
+)
+SLA_RANK = {status: rank for rank, status in enumerate(SLA_ORDER)}
+OPEN_SLA_STATUSES = (SlaStatus.ON_SCHEDULE, SlaStatus.AT_RISK, SlaStatus.BEHIND_SCHEDULE)
 
 
 class DeadLetterState(models.TextChoices):

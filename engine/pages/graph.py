@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.definition.plan import Plan
-from engine.models import PhaseRun, PhaseState
-
-DONE = (PhaseState.COMPLETED, PhaseState.SKIPPED)
+from engine.models import DONE_PHASE_STATES, PhaseRun, PhaseState
 
 
 @dataclass(frozen=True)
@@ -60,7 +58,7 @@ def graph_of(plan: Plan, runs: Mapping[str, PhaseRun], *, ui: Mapping[str, Any])
         )
     states = {node["id"]: node["state"] for node in nodes}
     edges = [
-        {"from": pred, "to": phase_id, "done": states[pred] in DONE}
+        {"from": pred, "to": phase_id, "done": states[pred] in DONE_PHASE_STATES}
         for phase_id in ordered
         for pred in plan.predecessors[phase_id]
     ]

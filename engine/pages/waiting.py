@@ -7,7 +7,7 @@ from datetime import datetime
 
 from engine.definition.plan import Plan
 from engine.models import InstanceState, PhaseRun, PhaseState, WorkflowInstance
-from engine.models.states import FINISHED_PHASE_STATES
+from engine.models.states import FINISHED_INSTANCE_STATES, FINISHED_PHASE_STATES
 
 
 def _names(plan: Plan, phase_ids: Iterable[str]) -> str:
@@ -30,7 +30,7 @@ def waiting_reason(
     """One sentence on why an open or waiting phase is where it is: for whom, until when, or on what."""
     spec = plan.phases[run.phase_id]
     state = run.state
-    if state in (PhaseState.COMPLETED, PhaseState.SKIPPED, PhaseState.CANCELLED):
+    if state in FINISHED_PHASE_STATES and state != PhaseState.FAILED:
         return ""
     if instance.state == InstanceState.SUSPENDED and state != PhaseState.PENDING:
         since = _when(instance.suspended_at)
@@ -43,7 +43,7 @@ def waiting_reason(
             action = f" (action {error.get('action')})" if error.get("action") else ""
             return f"The gate failed: {error.get('message', 'check failed')}{action}."
         return f"Failed ({error.get('category', 'system')}): {error.get('message', '')}"
-    if instance.state in (InstanceState.FAILED, InstanceState.CANCELLED, InstanceState.COMPLETED):
+    if instance.state in FINISHED_INSTANCE_STATES:
         return f"The instance is {instance.state}."
     if state == PhaseState.PENDING:
         waiting_for = [

@@ -24,7 +24,7 @@ from engine.models import (
     PhaseState,
     WorkflowInstance,
 )
-from engine.models.states import UNFINISHED_INSTANCE_STATES
+from engine.models.states import UNFINISHED_INSTANCE_STATES, UNFINISHED_PHASE_STATES
 from engine.runtime import scheduler
 from engine.runtime.actors import Actor
 from engine.runtime.advance import Advancer, lock_instance
@@ -32,8 +32,6 @@ from engine.runtime.clock import db_now
 from engine.runtime.dispatch import AttemptRef, dispatch
 from engine.runtime.journal import apply_transition, unit_of_work
 from engine.runtime.sla import sla_refresh
-
-OPEN_ITEM_STATES = (PhaseState.PENDING, PhaseState.READY, PhaseState.ACTIVE, PhaseState.WAITING)
 
 
 @contextmanager
@@ -71,7 +69,7 @@ def instance_cancel(*, instance_id: Any, actor: Actor, reason: str) -> None:
         _require(adv.instance, "cancel", "cancel the instance")
         apply_transition(adv.instance, "cancel", actor=actor, reason=reason, at=adv.now)
         for run in adv.runs.values():
-            if run.state in scheduler.OPEN_STATES or run.state == PhaseState.PENDING:
+            if run.state in UNFINISHED_PHASE_STATES:
                 cancel_items(adv, run, reason)
                 apply_transition(run, "cancel", actor=actor, reason=reason, at=adv.now)
 
@@ -79,7 +77,7 @@ def instance_cancel(*, instance_id: Any, actor: Actor, reason: str) -> None:
 def cancel_items(adv: Advancer, run: PhaseRun, reason: str) -> None:
     if run.phase_type != "map":
         return
-    for item in ItemRun.objects.filter(phase_run=run, round=run.round, state__in=OPEN_ITEM_STATES):
+    for item in ItemRun.objects.filter(phase_run=run, round=run.round, state__in=UNFINISHED_PHASE_STATES):
         apply_transition(item, "cancel", actor=adv.actor, reason=reason, at=adv.now)
 
 

@@ -27,7 +27,6 @@ from engine.runtime.sla import sla_due_change, sla_prime
 
 PHASE_PERMISSION = "engine.override_phaserun"
 INSTANCE_PERMISSION = "engine.override_workflowinstance"
-OPEN_ITEM_STATES = (PhaseState.PENDING, PhaseState.READY, PhaseState.ACTIVE, PhaseState.WAITING)
 
 
 def can_override_phases(user: Any) -> bool:

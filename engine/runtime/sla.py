@@ -37,7 +37,7 @@ from engine.models import (
     TemplateVersion,
     Transition,
 )
-from engine.models.states import FINISHED_PHASE_STATES
+from engine.models.states import FINISHED_PHASE_STATES, OPEN_SLA_STATUSES, SLA_RANK
 from engine.runtime.actors import Actor
 from engine.runtime.journal import emit_event, record, unit_of_work
 from engine.runtime.plans import plan_for
@@ -46,8 +46,7 @@ logger = logging.getLogger(__name__)
 
 SLA_ACTOR = Actor.system("sla")
 BATCH = 500
-OPEN_STATUSES = (SlaStatus.ON_SCHEDULE, SlaStatus.AT_RISK, SlaStatus.BEHIND_SCHEDULE)
-RANK = {SlaStatus.ON_SCHEDULE: 0, SlaStatus.AT_RISK: 1, SlaStatus.BEHIND_SCHEDULE: 2}
+OPEN_STATUSES = OPEN_SLA_STATUSES
 # Suspensions are matched to the instance's suspended_seconds counter from audit timestamps, which are
 # written a few milliseconds after the database clock that fed the counter.
 COUNTER_SLACK = 1.0
@@ -261,7 +260,7 @@ def _reconcile(
 def _status_back(run: PhaseRun, now: datetime) -> None:
     """After a due time moved out a phase may be on schedule again; the sweep only moves forward."""
     fresh = status_at(now, due_at=run.due_at, at_risk_at=run.at_risk_at)
-    if RANK.get(fresh, 0) < RANK.get(run.sla_status, 0):
+    if run.sla_status in OPEN_SLA_STATUSES and SLA_RANK[fresh] < SLA_RANK[run.sla_status]:
         run.sla_status = fresh
         if fresh != SlaStatus.BEHIND_SCHEDULE:
             run.escalated_at = None  # a new due time that is missed again is escalated again

@@ -1,4 +1,4 @@
-"""What every page view shares: engine errors shown as pages (403, 404, 409), never as a 500."""
+"""What every page view shares: engine errors shown as pages with their own status, never as a 500."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from typing import Any
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from engine.errors import Conflict, NotFound, PermissionDenied, TransitionRejected
+from engine.errors import Conflict, engine_error
 
 View = Callable[..., HttpResponse]
 
@@ -21,33 +20,30 @@ def error_page(request: HttpRequest, *, status: int, title: str, message: str, *
     return render(request, "pages/error.html", context, status=status)
 
 
+TITLES = {403: "Not allowed", 409: "That is no longer possible"}
+
+
 def engine_errors(view: View) -> View:
-    """Turn the engine's refusals into pages: 403 not allowed, 404, 409 someone got there first."""
+    """Turn the engine's refusals into pages with the status each error carries: 403, 404, 409."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             return view(request, *args, **kwargs)
-        except NotFound as exc:
-            raise Http404(exc.message) from None
-        except PermissionDenied as exc:
-            return error_page(request, status=403, title="Not allowed", message=exc.message)
-        except Conflict as exc:
+        except Exception as exc:
+            error = engine_error(exc)
+            if error is None:
+                raise
+            if error.status == 404:
+                raise Http404(error.message) from None
+            holder = error.extra.get("holder")
+            title = "Someone else got there first" if isinstance(error, Conflict) else ""
             return error_page(
                 request,
-                status=409,
-                title="Someone else got there first",
-                message=exc.message,
-                holder=exc.extra.get("holder"),
-            )
-        except TransitionRejected as exc:
-            return error_page(request, status=409, title="That is no longer possible", message=exc.message)
-        except (ConcurrentTransition, TransitionNotAllowed):
-            return error_page(
-                request,
-                status=409,
-                title="Someone else got there first",
-                message="Someone else changed this while you were looking at it. Reload and try again.",
+                status=error.status,
+                title=title or TITLES.get(error.status, "Could not do that"),
+                message=error.message,
+                **({"holder": holder} if holder else {}),
             )
 
     return wrapper

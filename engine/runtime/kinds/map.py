@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from engine.definition.plan import PhasePlan
-from engine.models import ItemRun, PhaseRun, PhaseState
+from engine.models import UNFINISHED_PHASE_STATES, ItemRun, PhaseRun, PhaseState
 from engine.runtime import scheduler
 from engine.runtime.dispatch import AttemptRef
 from engine.runtime.failures import error_record, park
@@ -18,8 +18,6 @@ from engine.runtime.kinds.base import Kind
 
 if TYPE_CHECKING:
     from engine.runtime.advance import Advancer
-
-OPEN = (PhaseState.PENDING, PhaseState.READY, PhaseState.ACTIVE, PhaseState.WAITING)
 
 
 class Map(Kind):
@@ -93,7 +91,7 @@ def release_items(adv: Advancer, run: PhaseRun, spec: PhasePlan, items: list[Ite
 def progress(adv: Advancer, phase_run: PhaseRun, spec: PhasePlan) -> None:
     """After an item finished: release more items, or complete or fail the map phase."""
     items = list(ItemRun.objects.filter(phase_run=phase_run, round=phase_run.round).order_by("index"))
-    if any(item.state in OPEN for item in items):
+    if any(item.state in UNFINISHED_PHASE_STATES for item in items):
         release_items(adv, phase_run, spec, items)
         return
     failed = [item.index for item in items if item.state != PhaseState.COMPLETED]
