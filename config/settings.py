@@ -239,6 +239,10 @@ PHASEGATE = {
     "DEFAULT_LEASE_SECONDS": env_int("PHASEGATE_DEFAULT_LEASE_SECONDS", 300),
     # A worker runs the next ready attempt of the same instance itself, up to this many in a row.
     "LOCAL_CHAIN_LIMIT": env_int("PHASEGATE_LOCAL_CHAIN_LIMIT", 100),
+    # How long a signal that arrives before its wait phase opens is kept, when the phase sets no `buffer`.
+    "SIGNAL_BUFFER_SECONDS": env_int("PHASEGATE_SIGNAL_BUFFER_SECONDS", 86400),
+    # How deep sub-workflows may nest (a child of a child of …) before starting one more is refused.
+    "MAX_SUBWORKFLOW_DEPTH": env_int("PHASEGATE_MAX_SUBWORKFLOW_DEPTH", 10),
 }
 
 # Observability. prometheus_client's multiprocess mode: every process (web, each Celery pool process) writes

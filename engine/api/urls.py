@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from engine.api.views import dead_letters, instances, phases, schedules, templates
+from engine.api.views import dead_letters, instances, phases, schedules, signals, templates
 
 app_name = "api"
 
@@ -37,7 +37,8 @@ urlpatterns = [
     path(INSTANCE + "suspend/", instances.InstanceSuspendView.as_view(), name="instance-suspend"),
     path(INSTANCE + "resume/", instances.InstanceResumeView.as_view(), name="instance-resume"),
     path(INSTANCE + "retry/", instances.InstanceRetryView.as_view(), name="instance-retry"),
-    path(INSTANCE + "signals/<str:name>/", instances.SignalView.as_view(), name="instance-signal"),
+    path(INSTANCE + "signals/<str:name>/", signals.SignalView.as_view(), name="instance-signal"),
+    path("signals/", signals.CorrelatedSignalView.as_view(), name="signal-correlated"),
     # phases: detail, human work, administrator overrides
     path(PHASE, phases.PhaseDetailView.as_view(), name="phase-detail"),
     path(PHASE + "claim/", phases.PhaseClaimView.as_view(), name="phase-claim"),

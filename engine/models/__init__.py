@@ -6,6 +6,7 @@ from engine.models.heartbeats import SweepHeartbeat
 from engine.models.instances import ItemRun, PhaseRun, WorkflowInstance
 from engine.models.records import Comment, DeadLetter, Event, GateResult, RoleAssignment, Transition
 from engine.models.schedules import OverlapPolicy, Schedule, ScheduleRun, ScheduleRunOutcome
+from engine.models.signals import Signal, SignalState
 from engine.models.states import (
     DONE_PHASE_STATES,
     FINISHED_INSTANCE_STATES,
@@ -50,6 +51,8 @@ __all__ = [
     "Schedule",
     "ScheduleRun",
     "ScheduleRunOutcome",
+    "Signal",
+    "SignalState",
     "SlaStatus",
     "SweepHeartbeat",
     "TemplateVersion",

@@ -380,7 +380,8 @@ def test_signal_completes_the_waiting_phase_with_the_payload(templates, admin, b
     broker.drain()
     response = admin.post(url(instance, "signals/go/"), {"approved": True}, format="json")
     assert response.status_code == 200
-    assert response.json() == {"signal": "go", "completed": ["go"]}
+    body = response.json()
+    assert (body["signal"], body["completed"], body["buffered"], body["duplicate"]) == ("go", ["go"], False, False)
     broker.drain()
     assert admin.get(url(instance, "phases/go/")).json()["output"] == {"approved": True}
     assert admin.get(url(instance)).json()["state"] == "completed"

@@ -537,9 +537,10 @@ def test_wait_for_a_signal_completes_with_its_payload(broker):
     )
     instance = start_instance("sig", {})
     assert states(instance)["approval"] == "waiting"
-    assert deliver_signal(
+    delivery = deliver_signal(
         instance_id=instance.pk, name="approved", payload={"by": "ann"}, actor=Actor.system("t")
-    ) == ["approval"]
+    )
+    assert (delivery.completed, delivery.buffered) == (("approval",), False)
     broker.drain()
     assert reload(instance).state == "completed"
     assert PhaseRun.objects.get(instance=instance, phase_id="after").output == {"by": "ann", "attempt": 1}

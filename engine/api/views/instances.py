@@ -1,11 +1,10 @@
-"""Instances: list, start, detail, history, operations (the administrator overrides), signals."""
+"""Instances: list, start, detail, history, operations (the administrator overrides)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -32,7 +31,6 @@ from engine.api.views.base import (
 )
 from engine.models import Transition, WorkflowInstance
 from engine.runtime import overrides
-from engine.runtime.signals import deliver_signal
 from engine.runtime.start import start_instance
 
 
@@ -174,30 +172,3 @@ class InstanceRetryView(InstanceOperationView):
 
 
 # --- signals --------------------------------------------------------------------------------------------
-
-
-class SignalView(VisibleInstance, ApiView):
-    """Deliver signal `name` to the instance: every phase waiting for it completes with the body as output."""
-
-    permission_classes = [IsAuthenticated, CanSeeInstance]
-
-    class OutputSerializer(serializers.Serializer):
-        signal = serializers.CharField()
-        completed = serializers.ListField(child=serializers.CharField(), help_text="the phases it completed")
-
-        class Meta:
-            ref_name = "SignalDelivered"
-
-    @extend_schema(
-        request={"application/json": OpenApiTypes.OBJECT},
-        responses={200: OutputSerializer, **errors(400, 403, 404, 409, 413)},
-        description=(
-            "The body (a JSON object, or empty) becomes the output of the waiting phases. 409 when no phase "
-            "of the instance is waiting for this signal."
-        ),
-    )
-    def post(self, request: Request, pk: Any, name: str) -> Response:
-        self.visible_instance(request, pk)
-        payload = serializers.DictField().run_validation(request.data)
-        completed = deliver_signal(instance_id=pk, name=name, payload=payload, actor=actor_of(request))
-        return Response(self.OutputSerializer({"signal": name, "completed": completed}).data)

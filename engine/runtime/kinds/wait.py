@@ -1,7 +1,8 @@
 """A `wait` phase: a timer (`duration` or `until`) or an outside signal, with an optional timeout.
 
 It opens into `waiting` with `next_run_at` set; the due-work sweep calls `elapsed` when that time comes, and
-`engine.runtime.signals` calls `signal` when the signal arrives.
+`engine.runtime.signals` calls `signal` when the signal arrives (or, when it arrived before the phase opened
+and was buffered, as soon as the phase opens).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ class Wait(Kind):
         if spec.signal:
             wake_at = adv.now + spec.signal_timeout if spec.signal_timeout else None
             apply_transition(run, "wait_event", actor=adv.actor, next_run_at=wake_at)
+            from engine.runtime.signals import consume_buffered  # signals imports this module
+
+            consume_buffered(adv, run, spec.signal)
             return
         if spec.duration is not None:
             wake_at = adv.now + spec.duration
@@ -47,10 +51,21 @@ class Wait(Kind):
         else:
             apply_transition(run, "complete", actor=adv.actor, output={}, at=adv.now)
 
-    def signal(self, adv: Advancer, run: PhaseRun, name: str, payload: dict[str, Any]) -> None:
-        """The signal arrived: the payload is the phase's output."""
+    def signal(
+        self,
+        adv: Advancer,
+        run: PhaseRun,
+        name: str,
+        payload: dict[str, Any],
+        *,
+        buffered_signal_id: int | None = None,
+    ) -> None:
+        """The signal arrived (now, or before this phase opened and kept): its payload is the output."""
+        metadata: dict[str, Any] = {"signal": name}
+        if buffered_signal_id is not None:
+            metadata["buffered_signal_id"] = buffered_signal_id
         apply_transition(
-            run, "complete", actor=adv.actor, output=dict(payload), at=adv.now, metadata={"signal": name}
+            run, "complete", actor=adv.actor, output=dict(payload), at=adv.now, metadata=metadata
         )
 
 
