@@ -8,313 +8,739 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("auth", "0012_alter_user_first_name_max_length"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='WorkflowTemplate',
+            name="WorkflowTemplate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.SlugField(max_length=80, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.SlugField(max_length=80, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['key'],
+                "ordering": ["key"],
             },
         ),
         migrations.CreateModel(
-            name='TemplateVersion',
+            name="TemplateVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('definition', models.JSONField()),
-                ('checksum', models.CharField(help_text='sha256 of the canonical JSON of the definition', max_length=64)),
-                ('schema_version', models.CharField(default='phasegate/v1', max_length=32)),
-                ('state', django_fsm.FSMField(choices=[('draft', 'Draft'), ('published', 'Published'), ('retired', 'Retired')], default='draft', max_length=50, protected=True)),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('published_at', models.DateTimeField(blank=True, null=True)),
-                ('retired_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('published_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('template', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='engine.workflowtemplate')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                ("definition", models.JSONField()),
+                (
+                    "checksum",
+                    models.CharField(
+                        help_text="sha256 of the canonical JSON of the definition", max_length=64
+                    ),
+                ),
+                ("schema_version", models.CharField(default="phasegate/v1", max_length=32)),
+                (
+                    "state",
+                    django_fsm.FSMField(
+                        choices=[("draft", "Draft"), ("published", "Published"), ("retired", "Retired")],
+                        default="draft",
+                        max_length=50,
+                        protected=True,
+                    ),
+                ),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("published_at", models.DateTimeField(blank=True, null=True)),
+                ("retired_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "published_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "template",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="versions",
+                        to="engine.workflowtemplate",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['template', '-number'],
-                'permissions': [('publish_templateversion', 'Can publish template versions'), ('retire_templateversion', 'Can retire template versions')],
+                "ordering": ["template", "-number"],
+                "permissions": [
+                    ("publish_templateversion", "Can publish template versions"),
+                    ("retire_templateversion", "Can retire template versions"),
+                ],
             },
             bases=(django_fsm.ConcurrentTransitionMixin, models.Model),
         ),
         migrations.CreateModel(
-            name='WorkflowInstance',
+            name="WorkflowInstance",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('business_key', models.CharField(blank=True, max_length=200, null=True)),
-                ('params', models.JSONField(blank=True, default=dict)),
-                ('state', django_fsm.FSMField(choices=[('created', 'Created'), ('running', 'Running'), ('suspended', 'Suspended'), ('completed', 'Completed'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='created', max_length=50, protected=True)),
-                ('error', models.JSONField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('suspended_at', models.DateTimeField(blank=True, null=True)),
-                ('suspended_seconds', models.FloatField(default=0)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('started_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='instances', to='engine.templateversion')),
-                ('template', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='instances', to='engine.workflowtemplate')),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                ("business_key", models.CharField(blank=True, max_length=200, null=True)),
+                ("params", models.JSONField(blank=True, default=dict)),
+                (
+                    "state",
+                    django_fsm.FSMField(
+                        choices=[
+                            ("created", "Created"),
+                            ("running", "Running"),
+                            ("suspended", "Suspended"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="created",
+                        max_length=50,
+                        protected=True,
+                    ),
+                ),
+                ("error", models.JSONField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("suspended_at", models.DateTimeField(blank=True, null=True)),
+                ("suspended_seconds", models.FloatField(default=0)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "started_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="instances",
+                        to="engine.templateversion",
+                    ),
+                ),
+                (
+                    "template",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="instances",
+                        to="engine.workflowtemplate",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'permissions': [('override_workflowinstance', 'Can override workflow instances (suspend, resume, cancel, retry)')],
+                "ordering": ["-created_at"],
+                "permissions": [
+                    (
+                        "override_workflowinstance",
+                        "Can override workflow instances (suspend, resume, cancel, retry)",
+                    )
+                ],
             },
             bases=(django_fsm.ConcurrentTransitionMixin, models.Model),
         ),
         migrations.CreateModel(
-            name='PhaseRun',
+            name="PhaseRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state', django_fsm.FSMField(choices=[('pending', 'Pending'), ('ready', 'Ready'), ('active', 'Active'), ('waiting', 'Waiting'), ('completed', 'Completed'), ('failed', 'Failed'), ('skipped', 'Skipped'), ('cancelled', 'Cancelled')], default='pending', max_length=50, protected=True)),
-                ('attempt', models.PositiveIntegerField(default=0)),
-                ('lease_token', models.CharField(blank=True, max_length=36, null=True)),
-                ('lease_owner', models.CharField(blank=True, max_length=200)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('lost_attempts', models.PositiveIntegerField(default=0, help_text='attempts in a row whose worker vanished')),
-                ('next_run_at', models.DateTimeField(blank=True, help_text='when a retry or timer is due', null=True)),
-                ('output', models.JSONField(blank=True, null=True)),
-                ('error', models.JSONField(blank=True, null=True)),
-                ('checkpoint', models.JSONField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('phase_id', models.CharField(max_length=63)),
-                ('phase_type', models.CharField(max_length=16)),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('round', models.PositiveIntegerField(default=1, help_text='1, then one more each time the phase is reopened')),
-                ('outcome', models.CharField(blank=True, max_length=100)),
-                ('data', models.JSONField(blank=True, help_text='what a person submitted', null=True)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('activated_at', models.DateTimeField(blank=True, null=True)),
-                ('due_at', models.DateTimeField(blank=True, help_text='SLA due time', null=True)),
-                ('sla_status', models.CharField(blank=True, choices=[('', 'No SLA'), ('on_schedule', 'On schedule'), ('at_risk', 'At risk'), ('behind_schedule', 'Behind schedule'), ('met', 'Met'), ('missed', 'Missed')], default='', max_length=20)),
-                ('escalated_at', models.DateTimeField(blank=True, null=True)),
-                ('assignee', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='phase_runs', to=settings.AUTH_USER_MODEL)),
-                ('completed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='phase_runs', to='engine.workflowinstance')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "state",
+                    django_fsm.FSMField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("ready", "Ready"),
+                            ("active", "Active"),
+                            ("waiting", "Waiting"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("skipped", "Skipped"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="pending",
+                        max_length=50,
+                        protected=True,
+                    ),
+                ),
+                ("attempt", models.PositiveIntegerField(default=0)),
+                ("lease_token", models.CharField(blank=True, max_length=36, null=True)),
+                ("lease_owner", models.CharField(blank=True, max_length=200)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "lost_attempts",
+                    models.PositiveIntegerField(
+                        default=0, help_text="attempts in a row whose worker vanished"
+                    ),
+                ),
+                (
+                    "next_run_at",
+                    models.DateTimeField(blank=True, help_text="when a retry or timer is due", null=True),
+                ),
+                ("output", models.JSONField(blank=True, null=True)),
+                ("error", models.JSONField(blank=True, null=True)),
+                ("checkpoint", models.JSONField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("phase_id", models.CharField(max_length=63)),
+                ("phase_type", models.CharField(max_length=16)),
+                ("position", models.PositiveIntegerField(default=0)),
+                (
+                    "round",
+                    models.PositiveIntegerField(
+                        default=1, help_text="1, then one more each time the phase is reopened"
+                    ),
+                ),
+                ("outcome", models.CharField(blank=True, max_length=100)),
+                ("data", models.JSONField(blank=True, help_text="what a person submitted", null=True)),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("activated_at", models.DateTimeField(blank=True, null=True)),
+                ("due_at", models.DateTimeField(blank=True, help_text="SLA due time", null=True)),
+                (
+                    "sla_status",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "No SLA"),
+                            ("on_schedule", "On schedule"),
+                            ("at_risk", "At risk"),
+                            ("behind_schedule", "Behind schedule"),
+                            ("met", "Met"),
+                            ("missed", "Missed"),
+                        ],
+                        default="",
+                        max_length=20,
+                    ),
+                ),
+                ("escalated_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "assignee",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="phase_runs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "completed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="phase_runs",
+                        to="engine.workflowinstance",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['instance', 'position'],
-                'permissions': [('override_phaserun', 'Can override phase runs (force-complete, skip, reassign, reopen, extend SLA)')],
+                "ordering": ["instance", "position"],
+                "permissions": [
+                    (
+                        "override_phaserun",
+                        "Can override phase runs (force-complete, skip, reassign, reopen, extend SLA)",
+                    )
+                ],
             },
             bases=(django_fsm.ConcurrentTransitionMixin, models.Model),
         ),
         migrations.CreateModel(
-            name='ItemRun',
+            name="ItemRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state', django_fsm.FSMField(choices=[('pending', 'Pending'), ('ready', 'Ready'), ('active', 'Active'), ('waiting', 'Waiting'), ('completed', 'Completed'), ('failed', 'Failed'), ('skipped', 'Skipped'), ('cancelled', 'Cancelled')], default='pending', max_length=50, protected=True)),
-                ('attempt', models.PositiveIntegerField(default=0)),
-                ('lease_token', models.CharField(blank=True, max_length=36, null=True)),
-                ('lease_owner', models.CharField(blank=True, max_length=200)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('lost_attempts', models.PositiveIntegerField(default=0, help_text='attempts in a row whose worker vanished')),
-                ('next_run_at', models.DateTimeField(blank=True, help_text='when a retry or timer is due', null=True)),
-                ('output', models.JSONField(blank=True, null=True)),
-                ('error', models.JSONField(blank=True, null=True)),
-                ('checkpoint', models.JSONField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('round', models.PositiveIntegerField(default=1)),
-                ('index', models.PositiveIntegerField()),
-                ('item', models.JSONField(blank=True, null=True)),
-                ('phase_run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='items', to='engine.phaserun')),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='item_runs', to='engine.workflowinstance')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "state",
+                    django_fsm.FSMField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("ready", "Ready"),
+                            ("active", "Active"),
+                            ("waiting", "Waiting"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("skipped", "Skipped"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="pending",
+                        max_length=50,
+                        protected=True,
+                    ),
+                ),
+                ("attempt", models.PositiveIntegerField(default=0)),
+                ("lease_token", models.CharField(blank=True, max_length=36, null=True)),
+                ("lease_owner", models.CharField(blank=True, max_length=200)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "lost_attempts",
+                    models.PositiveIntegerField(
+                        default=0, help_text="attempts in a row whose worker vanished"
+                    ),
+                ),
+                (
+                    "next_run_at",
+                    models.DateTimeField(blank=True, help_text="when a retry or timer is due", null=True),
+                ),
+                ("output", models.JSONField(blank=True, null=True)),
+                ("error", models.JSONField(blank=True, null=True)),
+                ("checkpoint", models.JSONField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("round", models.PositiveIntegerField(default=1)),
+                ("index", models.PositiveIntegerField()),
+                ("item", models.JSONField(blank=True, null=True)),
+                (
+                    "phase_run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="items",
+                        to="engine.phaserun",
+                    ),
+                ),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="item_runs",
+                        to="engine.workflowinstance",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['phase_run', 'round', 'index'],
+                "ordering": ["phase_run", "round", "index"],
             },
             bases=(django_fsm.ConcurrentTransitionMixin, models.Model),
         ),
         migrations.CreateModel(
-            name='GateResult',
+            name="GateResult",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('round', models.PositiveIntegerField(default=1)),
-                ('passed', models.BooleanField()),
-                ('reason', models.TextField(blank=True)),
-                ('action', models.CharField(blank=True, max_length=100)),
-                ('values', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('phase_run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='gate_results', to='engine.phaserun')),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='gate_results', to='engine.workflowinstance')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("round", models.PositiveIntegerField(default=1)),
+                ("passed", models.BooleanField()),
+                ("reason", models.TextField(blank=True)),
+                ("action", models.CharField(blank=True, max_length=100)),
+                ("values", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "phase_run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="gate_results",
+                        to="engine.phaserun",
+                    ),
+                ),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="gate_results",
+                        to="engine.workflowinstance",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=80)),
-                ('payload', models.JSONField(default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('instance', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='events', to='engine.workflowinstance')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=80)),
+                ("payload", models.JSONField(default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="engine.workflowinstance",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='DeadLetter',
+            name="DeadLetter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('phase_id', models.CharField(max_length=63)),
-                ('category', models.CharField(max_length=20)),
-                ('message', models.TextField()),
-                ('error', models.JSONField(default=dict)),
-                ('attempt', models.PositiveIntegerField(default=0)),
-                ('state', models.CharField(choices=[('open', 'Open'), ('retried', 'Retried'), ('discarded', 'Discarded')], default='open', max_length=20)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('resolution_reason', models.TextField(blank=True)),
-                ('resolved_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('item_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='engine.itemrun')),
-                ('phase_run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='dead_letters', to='engine.phaserun')),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='dead_letters', to='engine.workflowinstance')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("phase_id", models.CharField(max_length=63)),
+                ("category", models.CharField(max_length=20)),
+                ("message", models.TextField()),
+                ("error", models.JSONField(default=dict)),
+                ("attempt", models.PositiveIntegerField(default=0)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("open", "Open"), ("retried", "Retried"), ("discarded", "Discarded")],
+                        default="open",
+                        max_length=20,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                ("resolution_reason", models.TextField(blank=True)),
+                (
+                    "resolved_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "item_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="engine.itemrun",
+                    ),
+                ),
+                (
+                    "phase_run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="dead_letters",
+                        to="engine.phaserun",
+                    ),
+                ),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="dead_letters",
+                        to="engine.workflowinstance",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'permissions': [('resolve_deadletter', 'Can retry or discard dead letters')],
+                "ordering": ["-created_at"],
+                "permissions": [("resolve_deadletter", "Can retry or discard dead letters")],
             },
         ),
         migrations.CreateModel(
-            name='Comment',
+            name="Comment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('body', models.TextField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('author', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('phase_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='comments', to='engine.phaserun')),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='comments', to='engine.workflowinstance')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("body", models.TextField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "phase_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="comments",
+                        to="engine.phaserun",
+                    ),
+                ),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="comments",
+                        to="engine.workflowinstance",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Transition',
+            name="Transition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('phase_id', models.CharField(blank=True, max_length=63)),
-                ('round', models.PositiveIntegerField(default=1)),
-                ('name', models.CharField(max_length=50)),
-                ('source', models.CharField(max_length=20)),
-                ('target', models.CharField(max_length=20)),
-                ('actor_label', models.CharField(help_text='a username, or system:reaper, worker:host:pid, …', max_length=200)),
-                ('reason', models.TextField(blank=True)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('item_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='engine.itemrun')),
-                ('phase_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='engine.phaserun')),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='transitions', to='engine.workflowinstance')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("phase_id", models.CharField(blank=True, max_length=63)),
+                ("round", models.PositiveIntegerField(default=1)),
+                ("name", models.CharField(max_length=50)),
+                ("source", models.CharField(max_length=20)),
+                ("target", models.CharField(max_length=20)),
+                (
+                    "actor_label",
+                    models.CharField(
+                        help_text="a username, or system:reaper, worker:host:pid, …", max_length=200
+                    ),
+                ),
+                ("reason", models.TextField(blank=True)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "item_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="engine.itemrun",
+                    ),
+                ),
+                (
+                    "phase_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="engine.phaserun",
+                    ),
+                ),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="transitions",
+                        to="engine.workflowinstance",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
-                'indexes': [models.Index(fields=['instance', 'id'], name='transition_instance')],
+                "ordering": ["created_at", "id"],
+                "indexes": [models.Index(fields=["instance", "id"], name="transition_instance")],
             },
         ),
         migrations.CreateModel(
-            name='RoleAssignment',
+            name="RoleAssignment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(max_length=80)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('group', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to='auth.group')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL)),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='role_assignments', to='engine.workflowinstance')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("role", models.CharField(max_length=80)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "group",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to="auth.group"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="role_assignments",
+                        to="engine.workflowinstance",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('user__isnull', False), ('group__isnull', False), _connector='OR'), name='role_assignment_has_holder')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("user__isnull", False), ("group__isnull", False), _connector="OR"
+                        ),
+                        name="role_assignment_has_holder",
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='phaserun',
-            index=models.Index(condition=models.Q(('state', 'waiting')), fields=['next_run_at'], name='phase_due_work'),
+            model_name="phaserun",
+            index=models.Index(
+                condition=models.Q(("state", "waiting")), fields=["next_run_at"], name="phase_due_work"
+            ),
         ),
         migrations.AddIndex(
-            model_name='phaserun',
-            index=models.Index(condition=models.Q(('state', 'active')), fields=['lease_expires_at'], name='phase_leases'),
+            model_name="phaserun",
+            index=models.Index(
+                condition=models.Q(("state", "active")), fields=["lease_expires_at"], name="phase_leases"
+            ),
         ),
         migrations.AddIndex(
-            model_name='phaserun',
-            index=models.Index(condition=models.Q(('phase_type', 'human'), ('state', 'active')), fields=['due_at'], name='phase_sla'),
+            model_name="phaserun",
+            index=models.Index(
+                condition=models.Q(("phase_type", "human"), ("state", "active")),
+                fields=["due_at"],
+                name="phase_sla",
+            ),
         ),
         migrations.AddIndex(
-            model_name='phaserun',
-            index=models.Index(fields=['state', 'phase_type'], name='phase_state_type'),
+            model_name="phaserun",
+            index=models.Index(fields=["state", "phase_type"], name="phase_state_type"),
         ),
         migrations.AddIndex(
-            model_name='phaserun',
-            index=models.Index(fields=['assignee', 'state'], name='phase_assignee_state'),
+            model_name="phaserun",
+            index=models.Index(fields=["assignee", "state"], name="phase_assignee_state"),
         ),
         migrations.AddConstraint(
-            model_name='phaserun',
-            constraint=models.UniqueConstraint(fields=('instance', 'phase_id'), name='one_run_per_phase'),
+            model_name="phaserun",
+            constraint=models.UniqueConstraint(fields=("instance", "phase_id"), name="one_run_per_phase"),
         ),
         migrations.AddIndex(
-            model_name='itemrun',
-            index=models.Index(condition=models.Q(('state', 'waiting')), fields=['next_run_at'], name='item_due_work'),
+            model_name="itemrun",
+            index=models.Index(
+                condition=models.Q(("state", "waiting")), fields=["next_run_at"], name="item_due_work"
+            ),
         ),
         migrations.AddIndex(
-            model_name='itemrun',
-            index=models.Index(condition=models.Q(('state', 'active')), fields=['lease_expires_at'], name='item_leases'),
+            model_name="itemrun",
+            index=models.Index(
+                condition=models.Q(("state", "active")), fields=["lease_expires_at"], name="item_leases"
+            ),
         ),
         migrations.AddIndex(
-            model_name='itemrun',
-            index=models.Index(fields=['phase_run', 'round', 'state'], name='item_phase_state'),
+            model_name="itemrun",
+            index=models.Index(fields=["phase_run", "round", "state"], name="item_phase_state"),
         ),
         migrations.AddConstraint(
-            model_name='itemrun',
-            constraint=models.UniqueConstraint(fields=('phase_run', 'round', 'index'), name='one_run_per_item'),
+            model_name="itemrun",
+            constraint=models.UniqueConstraint(
+                fields=("phase_run", "round", "index"), name="one_run_per_item"
+            ),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(condition=models.Q(('delivered_at__isnull', True)), fields=['id'], name='event_undelivered'),
+            model_name="event",
+            index=models.Index(
+                condition=models.Q(("delivered_at__isnull", True)), fields=["id"], name="event_undelivered"
+            ),
         ),
         migrations.AddIndex(
-            model_name='deadletter',
-            index=models.Index(fields=['state', '-created_at'], name='deadletter_state'),
+            model_name="deadletter",
+            index=models.Index(fields=["state", "-created_at"], name="deadletter_state"),
         ),
         migrations.AddIndex(
-            model_name='workflowinstance',
-            index=models.Index(fields=['state', '-created_at'], name='instance_state_created'),
+            model_name="workflowinstance",
+            index=models.Index(fields=["state", "-created_at"], name="instance_state_created"),
         ),
         migrations.AddConstraint(
-            model_name='workflowinstance',
-            constraint=models.UniqueConstraint(condition=models.Q(('state__in', ['created', 'running', 'suspended']), ('business_key__isnull', False)), fields=('template', 'business_key'), name='one_unfinished_instance_per_business_key'),
+            model_name="workflowinstance",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    ("state__in", ["created", "running", "suspended"]), ("business_key__isnull", False)
+                ),
+                fields=("template", "business_key"),
+                name="one_unfinished_instance_per_business_key",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='templateversion',
-            constraint=models.UniqueConstraint(fields=('template', 'number'), name='version_number_unique'),
+            model_name="templateversion",
+            constraint=models.UniqueConstraint(fields=("template", "number"), name="version_number_unique"),
         ),
         migrations.AddConstraint(
-            model_name='templateversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('state', 'draft')), fields=('template',), name='one_draft_per_template'),
+            model_name="templateversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("state", "draft")), fields=("template",), name="one_draft_per_template"
+            ),
         ),
     ]

@@ -4,30 +4,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('engine', '0001_initial'),
+        ("engine", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='itemrun',
-            name='retry_base',
-            field=models.PositiveIntegerField(default=0, help_text='attempts before the last manual retry: the retry policy counts from here'),
+            model_name="itemrun",
+            name="retry_base",
+            field=models.PositiveIntegerField(
+                default=0,
+                help_text="attempts before the last manual retry: the retry policy counts from here",
+            ),
         ),
         migrations.AddField(
-            model_name='phaserun',
-            name='retry_base',
-            field=models.PositiveIntegerField(default=0, help_text='attempts before the last manual retry: the retry policy counts from here'),
+            model_name="phaserun",
+            name="retry_base",
+            field=models.PositiveIntegerField(
+                default=0,
+                help_text="attempts before the last manual retry: the retry policy counts from here",
+            ),
         ),
         migrations.AlterField(
-            model_name='itemrun',
-            name='attempt',
-            field=models.PositiveIntegerField(default=0, help_text='attempts so far, counting every round of retries'),
+            model_name="itemrun",
+            name="attempt",
+            field=models.PositiveIntegerField(
+                default=0, help_text="attempts so far, counting every round of retries"
+            ),
         ),
         migrations.AlterField(
-            model_name='phaserun',
-            name='attempt',
-            field=models.PositiveIntegerField(default=0, help_text='attempts so far, counting every round of retries'),
+            model_name="phaserun",
+            name="attempt",
+            field=models.PositiveIntegerField(
+                default=0, help_text="attempts so far, counting every round of retries"
+            ),
         ),
     ]

@@ -4,25 +4,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('engine', '0002_attempt_retry_base'),
+        ("engine", "0002_attempt_retry_base"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='phaserun',
-            name='at_risk_at',
-            field=models.DateTimeField(blank=True, help_text='when the SLA status turns at_risk', null=True),
+            model_name="phaserun",
+            name="at_risk_at",
+            field=models.DateTimeField(blank=True, help_text="when the SLA status turns at_risk", null=True),
         ),
         migrations.AddField(
-            model_name='phaserun',
-            name='sla_activated_at',
-            field=models.DateTimeField(blank=True, help_text='the activation that at_risk_at was computed for', null=True),
+            model_name="phaserun",
+            name="sla_activated_at",
+            field=models.DateTimeField(
+                blank=True, help_text="the activation that at_risk_at was computed for", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='phaserun',
-            name='sla_suspension_seen',
-            field=models.FloatField(default=0, help_text="the instance's suspended_seconds already taken into account in due_at"),
+            model_name="phaserun",
+            name="sla_suspension_seen",
+            field=models.FloatField(
+                default=0, help_text="the instance's suspended_seconds already taken into account in due_at"
+            ),
         ),
     ]

@@ -5,15 +5,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('engine', '0003_phase_sla_bookkeeping'),
+        ("engine", "0003_phase_sla_bookkeeping"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='phaserun',
-            index=models.Index(condition=models.Q(('sla_status__in', ['on_schedule', 'at_risk', 'behind_schedule'])), fields=['sla_status'], name='phase_sla_open'),
+            model_name="phaserun",
+            index=models.Index(
+                condition=models.Q(("sla_status__in", ["on_schedule", "at_risk", "behind_schedule"])),
+                fields=["sla_status"],
+                name="phase_sla_open",
+            ),
         ),
     ]

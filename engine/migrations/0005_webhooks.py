@@ -7,48 +7,130 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('engine', '0004_phase_sla_open_index'),
+        ("engine", "0004_phase_sla_open_index"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Webhook',
+            name="Webhook",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('url', models.URLField(help_text='http:// or https:// only; redirects are not followed.', max_length=2000, validators=[django.core.validators.URLValidator(schemes=['http', 'https'])])),
-                ('secret', models.CharField(blank=True, default=engine.models.webhooks.webhook_secret_generate, help_text='Signs each delivery (HMAC-SHA256). Left blank, one is generated.', max_length=200)),
-                ('events', models.JSONField(blank=True, default=list, help_text='Event names or prefixes, e.g. ["instance.*", "gate.failed"]; empty means every event.')),
-                ('active', models.BooleanField(default=True)),
-                ('last_event_id', models.BigIntegerField(default=0, editable=False, help_text='Fan-out cursor: events up to this id have their deliveries.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('template', models.ForeignKey(blank=True, help_text="Only events of this template's instances; empty means every template.", null=True, on_delete=django.db.models.deletion.CASCADE, related_name='webhooks', to='engine.workflowtemplate')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "url",
+                    models.URLField(
+                        help_text="http:// or https:// only; redirects are not followed.",
+                        max_length=2000,
+                        validators=[django.core.validators.URLValidator(schemes=["http", "https"])],
+                    ),
+                ),
+                (
+                    "secret",
+                    models.CharField(
+                        blank=True,
+                        default=engine.models.webhooks.webhook_secret_generate,
+                        help_text="Signs each delivery (HMAC-SHA256). Left blank, one is generated.",
+                        max_length=200,
+                    ),
+                ),
+                (
+                    "events",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text='Event names or prefixes, e.g. ["instance.*", "gate.failed"]; empty means every event.',
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
+                (
+                    "last_event_id",
+                    models.BigIntegerField(
+                        default=0,
+                        editable=False,
+                        help_text="Fan-out cursor: events up to this id have their deliveries.",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "template",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Only events of this template's instances; empty means every template.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="webhooks",
+                        to="engine.workflowtemplate",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'id'],
+                "ordering": ["name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='WebhookDelivery',
+            name="WebhookDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state', models.CharField(choices=[('pending', 'pending'), ('delivered', 'delivered'), ('failed', 'failed (will retry)'), ('dead', 'dead (gave up)')], default='pending', max_length=20)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('last_status_code', models.PositiveIntegerField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('event', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='webhook_deliveries', to='engine.event')),
-                ('webhook', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='engine.webhook')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("delivered", "delivered"),
+                            ("failed", "failed (will retry)"),
+                            ("dead", "dead (gave up)"),
+                        ],
+                        default="pending",
+                        max_length=20,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("last_status_code", models.PositiveIntegerField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "event",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="webhook_deliveries",
+                        to="engine.event",
+                    ),
+                ),
+                (
+                    "webhook",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="engine.webhook",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'webhook deliveries',
-                'ordering': ['-id'],
-                'indexes': [models.Index(condition=models.Q(('state__in', ['pending', 'failed'])), fields=['next_attempt_at'], name='webhook_delivery_due')],
-                'constraints': [models.UniqueConstraint(fields=('webhook', 'event'), name='webhook_delivery_once')],
+                "verbose_name_plural": "webhook deliveries",
+                "ordering": ["-id"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("state__in", ["pending", "failed"])),
+                        fields=["next_attempt_at"],
+                        name="webhook_delivery_due",
+                    )
+                ],
+                "constraints": [
+                    models.UniqueConstraint(fields=("webhook", "event"), name="webhook_delivery_once")
+                ],
             },
         ),
     ]

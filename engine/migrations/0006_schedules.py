@@ -6,67 +6,187 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('engine', '0005_webhooks'),
+        ("engine", "0005_webhooks"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Schedule',
+            name="Schedule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(max_length=80, unique=True)),
-                ('version', models.PositiveIntegerField(blank=True, help_text='a pinned version; the latest published one when empty', null=True)),
-                ('cron', models.CharField(blank=True, help_text='five-field cron expression in the time zone, e.g. 30 16 * * 1-5', max_length=120)),
-                ('interval_seconds', models.PositiveIntegerField(blank=True, help_text='instead of cron: a tick every this many seconds', null=True)),
-                ('timezone', models.CharField(default='UTC', help_text='IANA time zone of the cron fields', max_length=64)),
-                ('business_days_only', models.BooleanField(default=False, help_text='skip ticks whose local date is not a workday of the calendar')),
-                ('calendar', models.JSONField(blank=True, default=dict, help_text='workdays and holidays as in a template\'s "calendar"; empty: the template\'s own')),
-                ('params', models.JSONField(blank=True, default=dict, help_text='start params of every run')),
-                ('tick_params', models.JSONField(blank=True, default=dict, help_text='params from the tick\'s local time: name -> strftime pattern, e.g. {"week": "%G-W%V"}')),
-                ('business_key_pattern', models.CharField(default='%Y-%m-%dT%H:%M', help_text="strftime pattern of the tick's local time; the business key is '<name>@<pattern>'", max_length=120)),
-                ('overlap', models.CharField(choices=[('skip', 'Skip the tick while an earlier run is unfinished'), ('allow', 'Start anyway'), ('cancel_previous', 'Cancel unfinished earlier runs, then start')], default='skip', max_length=20)),
-                ('paused', models.BooleanField(default=False)),
-                ('next_run_at', models.DateTimeField(blank=True, null=True)),
-                ('last_run_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('template', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='schedules', to='engine.workflowtemplate')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.SlugField(max_length=80, unique=True)),
+                (
+                    "version",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="a pinned version; the latest published one when empty",
+                        null=True,
+                    ),
+                ),
+                (
+                    "cron",
+                    models.CharField(
+                        blank=True,
+                        help_text="five-field cron expression in the time zone, e.g. 30 16 * * 1-5",
+                        max_length=120,
+                    ),
+                ),
+                (
+                    "interval_seconds",
+                    models.PositiveIntegerField(
+                        blank=True, help_text="instead of cron: a tick every this many seconds", null=True
+                    ),
+                ),
+                (
+                    "timezone",
+                    models.CharField(
+                        default="UTC", help_text="IANA time zone of the cron fields", max_length=64
+                    ),
+                ),
+                (
+                    "business_days_only",
+                    models.BooleanField(
+                        default=False,
+                        help_text="skip ticks whose local date is not a workday of the calendar",
+                    ),
+                ),
+                (
+                    "calendar",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="workdays and holidays as in a template's \"calendar\"; empty: the template's own",
+                    ),
+                ),
+                ("params", models.JSONField(blank=True, default=dict, help_text="start params of every run")),
+                (
+                    "tick_params",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='params from the tick\'s local time: name -> strftime pattern, e.g. {"week": "%G-W%V"}',
+                    ),
+                ),
+                (
+                    "business_key_pattern",
+                    models.CharField(
+                        default="%Y-%m-%dT%H:%M",
+                        help_text="strftime pattern of the tick's local time; the business key is '<name>@<pattern>'",
+                        max_length=120,
+                    ),
+                ),
+                (
+                    "overlap",
+                    models.CharField(
+                        choices=[
+                            ("skip", "Skip the tick while an earlier run is unfinished"),
+                            ("allow", "Start anyway"),
+                            ("cancel_previous", "Cancel unfinished earlier runs, then start"),
+                        ],
+                        default="skip",
+                        max_length=20,
+                    ),
+                ),
+                ("paused", models.BooleanField(default=False)),
+                ("next_run_at", models.DateTimeField(blank=True, null=True)),
+                ("last_run_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "template",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="schedules",
+                        to="engine.workflowtemplate",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
-                'permissions': [('pause_schedule', 'Can pause and resume schedules')],
+                "ordering": ["name"],
+                "permissions": [("pause_schedule", "Can pause and resume schedules")],
             },
         ),
         migrations.CreateModel(
-            name='ScheduleRun',
+            name="ScheduleRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('tick', models.DateTimeField()),
-                ('outcome', models.CharField(choices=[('started', 'Started'), ('skipped', 'Skipped (an earlier run is unfinished)'), ('failed', 'Failed to start')], max_length=20)),
-                ('business_key', models.CharField(blank=True, max_length=200)),
-                ('message', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('instance', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='schedule_runs', to='engine.workflowinstance')),
-                ('schedule', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='engine.schedule')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("tick", models.DateTimeField()),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("started", "Started"),
+                            ("skipped", "Skipped (an earlier run is unfinished)"),
+                            ("failed", "Failed to start"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("business_key", models.CharField(blank=True, max_length=200)),
+                ("message", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="schedule_runs",
+                        to="engine.workflowinstance",
+                    ),
+                ),
+                (
+                    "schedule",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="runs", to="engine.schedule"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-tick'],
+                "ordering": ["-tick"],
             },
         ),
         migrations.AddIndex(
-            model_name='schedule',
-            index=models.Index(condition=models.Q(('paused', False)), fields=['next_run_at'], name='schedule_due'),
+            model_name="schedule",
+            index=models.Index(
+                condition=models.Q(("paused", False)), fields=["next_run_at"], name="schedule_due"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='schedule',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('interval_seconds__isnull', True), models.Q(('cron', ''), _negated=True)), models.Q(('interval_seconds__isnull', False), ('cron', '')), _connector='OR'), name='schedule_cron_or_interval'),
+            model_name="schedule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("interval_seconds__isnull", True), models.Q(("cron", ""), _negated=True)),
+                    models.Q(("interval_seconds__isnull", False), ("cron", "")),
+                    _connector="OR",
+                ),
+                name="schedule_cron_or_interval",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='schedulerun',
-            constraint=models.UniqueConstraint(fields=('schedule', 'tick'), name='one_run_per_tick'),
+            model_name="schedulerun",
+            constraint=models.UniqueConstraint(fields=("schedule", "tick"), name="one_run_per_tick"),
         ),
     ]

@@ -5,38 +5,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('engine', '0006_schedules'),
+        ("engine", "0006_schedules"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SweepHeartbeat',
+            name="SweepHeartbeat",
             fields=[
-                ('name', models.CharField(max_length=100, primary_key=True, serialize=False)),
-                ('last_run_at', models.DateTimeField()),
-                ('last_result', models.IntegerField(blank=True, help_text='what the sweep returned (rows)', null=True)),
+                ("name", models.CharField(max_length=100, primary_key=True, serialize=False)),
+                ("last_run_at", models.DateTimeField()),
+                (
+                    "last_result",
+                    models.IntegerField(blank=True, help_text="what the sweep returned (rows)", null=True),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.AddIndex(
-            model_name='deadletter',
-            index=models.Index(fields=['created_at'], name='deadletter_created'),
+            model_name="deadletter",
+            index=models.Index(fields=["created_at"], name="deadletter_created"),
         ),
         migrations.AddIndex(
-            model_name='itemrun',
-            index=models.Index(condition=models.Q(('attempt__gt', 1)), fields=['finished_at'], name='item_retried_finished'),
+            model_name="itemrun",
+            index=models.Index(
+                condition=models.Q(("attempt__gt", 1)), fields=["finished_at"], name="item_retried_finished"
+            ),
         ),
         migrations.AddIndex(
-            model_name='phaserun',
-            index=models.Index(fields=['finished_at'], name='phase_finished'),
+            model_name="phaserun",
+            index=models.Index(fields=["finished_at"], name="phase_finished"),
         ),
         migrations.AddIndex(
-            model_name='workflowinstance',
-            index=models.Index(fields=['finished_at'], name='instance_finished'),
+            model_name="workflowinstance",
+            index=models.Index(fields=["finished_at"], name="instance_finished"),
         ),
     ]
