@@ -6,7 +6,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/phasegate
 REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: install lint format test test-sqlite test-postgres test-unit test-integration test-e2e test-long demo run worker beat bench clean
+.PHONY: install lint format test test-sqlite test-postgres test-unit test-integration test-e2e test-long demo run worker beat bench bench-scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,10 +72,18 @@ worker: install
 beat: install
 	$(BIN)/celery -A config beat -l info
 
+# `make bench SCALE=1` also runs the production-sized benchmark (bench-scale).
 bench: install
 	bash .ci/services.sh
 	$(BIN)/python bench/limits.py
 	DJANGO_DEBUG=1 $(BIN)/python bench/run.py
+	$(if $(SCALE),$(BIN)/python bench/scale.py $(SCALE_ARGS))
+
+# Every page and list at 100,000 instances / 1,000,000 phase runs on PostgreSQL (its own database,
+# phasegate_scale; built once in a few minutes, then reused). SCALE_ARGS="--only inbox --plans" narrows it.
+bench-scale: install
+	bash .ci/services.sh
+	$(BIN)/python bench/scale.py $(SCALE_ARGS)
 
 clean:
 	rm -rf var/ .coverage htmlcov
