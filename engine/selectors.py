@@ -11,14 +11,15 @@ their groups) a role.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Case, Count, F, IntegerField, Max, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Case, Count, F, IntegerField, Max, Q, QuerySet, Value, When
 
 from engine.definition.plan import PhasePlan, Plan
 from engine.errors import NotFound, PermissionDenied
+from engine.inbox import Inbox, InboxItem, inbox_get
 from engine.models import (
     Comment,
     DeadLetter,
@@ -26,7 +27,6 @@ from engine.models import (
     InstanceState,
     ItemRun,
     PhaseRun,
-    PhaseState,
     RoleAssignment,
     TemplateVersion,
     Transition,
@@ -34,6 +34,7 @@ from engine.models import (
     WorkflowTemplate,
 )
 from engine.models.states import FINISHED_PHASE_STATES, OPEN_PHASE_STATES, SLA_ORDER, SLA_RANK
+from engine.paging import Window, window
 from engine.runtime.human import Work, can_view_instance, group_names
 from engine.runtime.plans import plan_for
 
@@ -51,7 +52,13 @@ def instance_visible_q(user: Any) -> Q | None:
     assigned = RoleAssignment.objects.filter(Q(user=user) | Q(group__name__in=names)).values("instance_id")
     visible = Q(started_by=user) | Q(pk__in=assigned)
     if names:
-        visible |= Q(version__definition__roles__has_any_keys=names)
+        # The versions first (a handful of rows), then the instances by version id: filtering instances on
+        # their version's JSON would read the definition once per instance.
+        version_ids = list(
+            TemplateVersion.objects.filter(definition__roles__has_any_keys=names).values_list("pk", flat=True)
+        )
+        if version_ids:
+            visible |= Q(version_id__in=version_ids)
     return visible
 
 
@@ -76,120 +83,12 @@ def instance_for_user(*, user: Any, instance_id: Any) -> tuple[WorkflowInstance,
     return instance, plan
 
 
-# --- inbox ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class InboxItem:
-    run: PhaseRun
-    plan: Plan
-    spec: PhasePlan
-    roles: list[tuple[str, str]]  # (key, name) of the phase's roles
-    mine: bool
-    why: str = ""  # the pages' sentence on what it waits for (engine.pages.waiting)
-
-
-@dataclass
-class Inbox:
-    items: list[InboxItem]
-    roles: list[tuple[str, str]]  # every role the user works under, for the filter
-    templates: list[tuple[str, str]]  # (key, name)
-    total: int = 0
-
-
-def _plans_by_version(version_ids: Iterable[int]) -> dict[int, Plan]:
-    # The definition is only read when the process has not compiled the version yet (plans are cached).
-    versions = TemplateVersion.objects.filter(pk__in=set(version_ids)).defer("definition")
-    return {version.pk: plan_for(version) for version in versions}
-
-
-def inbox_get(
-    *,
-    user: Any,
-    role: str = "",
-    template: str = "",
-    sla: str = "",
-    limit: int = 200,
-) -> Inbox:
-    """The open human phases `user` may act on: theirs, and unclaimed ones their roles allow; by due time."""
-    groups = group_names(user)
-    running = WorkflowInstance.objects.filter(state=InstanceState.RUNNING)
-    assigned: dict[Any, set[str]] = defaultdict(set)
-    assigned_versions: dict[Any, int] = {}
-    holder = Q(user=user) | Q(group__name__in=groups)
-    for instance_id, version_id, role_key in RoleAssignment.objects.filter(
-        holder, instance__state=InstanceState.RUNNING
-    ).values_list("instance_id", "instance__version_id", "role"):
-        assigned[instance_id].add(role_key)
-        assigned_versions[instance_id] = version_id
-    version_ids: set[int] = set(assigned_versions.values())
-    if groups:
-        version_ids |= set(
-            TemplateVersion.objects.filter(
-                definition__roles__has_any_keys=sorted(groups), pk__in=running.values("version_id")
-            ).values_list("pk", flat=True)
-        )
-    plans = _plans_by_version(version_ids)
-
-    def phases_for(plan: Plan, held: set[str]) -> list[str]:
-        wanted = held if not role else held & {role}
-        return [spec.id for spec in plan.phases.values() if spec.type == "human" and wanted & set(spec.roles)]
-
-    allowed = Q(pk__in=[])
-    for version_id, plan in plans.items():
-        phase_ids = phases_for(plan, set(groups))
-        if phase_ids:
-            allowed |= Q(instance__version_id=version_id, phase_id__in=phase_ids)
-    for instance_id, held in assigned.items():
-        phase_ids = phases_for(plans[assigned_versions[instance_id]], held | set(groups))
-        if phase_ids:
-            allowed |= Q(instance_id=instance_id, phase_id__in=phase_ids)
-    mine = Q(assignee=user) if not role else Q(pk__in=[])
-    queryset = PhaseRun.objects.filter(
-        (allowed & (Q(assignee__isnull=True) | Q(assignee=user))) | mine,
-        state=PhaseState.ACTIVE,
-        phase_type="human",
-        instance__state=InstanceState.RUNNING,
-    )
-    if template:
-        queryset = queryset.filter(instance__template__key=template)
-    if sla:
-        queryset = queryset.filter(sla_status=sla)
-    runs = list(
-        queryset.select_related("instance__template", "assignee").order_by(
-            F("due_at").asc(nulls_last=True), "activated_at", "pk"
-        )[: limit + 1]
-    )
-    # Plans of phases that are only in the inbox because they are assigned to the user.
-    missing = {run.instance.version_id for run in runs} - set(plans)
-    plans.update(_plans_by_version(missing))
-    items = []
-    for run in runs[:limit]:
-        plan = plans[run.instance.version_id]
-        spec = plan.phases[run.phase_id]
-        role_names = [(key, plan.roles.get(key, key)) for key in spec.roles]
-        items.append(
-            InboxItem(run=run, plan=plan, spec=spec, roles=role_names, mine=run.assignee_id == user.pk)
-        )
-    role_names_all: dict[str, str] = {}
-    for plan in plans.values():
-        for key, name in plan.roles.items():
-            if key in groups or any(key in held for held in assigned.values()):
-                role_names_all.setdefault(key, name)
-    return Inbox(
-        items=items,
-        roles=sorted(role_names_all.items()),
-        templates=sorted({(plan.key, plan.name) for plan in plans.values()}),
-        total=len(items),
-    )
-
-
 # --- instances ------------------------------------------------------------------------------------------
 
 
 def _worst_sla() -> Case:
     return Case(
-        *(When(phase_runs__sla_status=status, then=Value(rank)) for status, rank in SLA_RANK.items() if rank),
+        *(When(sla_status=status, then=Value(rank)) for status, rank in SLA_RANK.items() if rank),
         default=Value(0),
         output_field=IntegerField(),
     )
@@ -198,29 +97,60 @@ def _worst_sla() -> Case:
 def instance_list(
     *, user: Any, state: str = "", template: str = "", sla: str = "", search: str = ""
 ) -> QuerySet[WorkflowInstance]:
-    """Visible instances, newest first, with `phase_total`, `phase_finished`, `sla_rank` and `open_runs`."""
+    """Visible instances matching the filters, newest first (an index of created_at and id serves it).
+
+    `sla` keeps the instances whose worst phase SLA status is that one: some phase has it, none is worse.
+    """
     queryset = instances_visible_to(user)
     if state:
         queryset = queryset.filter(state=state)
     if template:
-        queryset = queryset.filter(template__key=template)
+        template_id = WorkflowTemplate.objects.filter(key=template).values_list("pk", flat=True).first()
+        queryset = queryset.filter(template_id=template_id)
     if search:
         queryset = queryset.filter(Q(business_key__icontains=search) | Q(template__name__icontains=search))
-    queryset = queryset.annotate(
-        phase_total=Count("phase_runs"),
-        phase_finished=Count("phase_runs", filter=Q(phase_runs__state__in=FINISHED_PHASE_STATES)),
-        sla_rank=Max(_worst_sla()),
-    )
     if sla:
-        queryset = queryset.filter(sla_rank=SLA_RANK.get(sla, -1))
-    open_runs = (
-        PhaseRun.objects.filter(state__in=OPEN_PHASE_STATES).select_related("assignee").order_by("position")
-    )
-    return (
-        queryset.select_related("template", "started_by")
-        .prefetch_related(Prefetch("phase_runs", queryset=open_runs, to_attr="open_runs"))
-        .order_by("-created_at", "pk")
-    )
+        rank = SLA_RANK.get(sla, -1)
+        worse = [status for status, other in SLA_RANK.items() if other > rank]
+        queryset = queryset.filter(pk__in=PhaseRun.objects.filter(sla_status=sla).values("instance_id"))
+        if worse:
+            queryset = queryset.exclude(
+                pk__in=PhaseRun.objects.filter(sla_status__in=worse).values("instance_id")
+            )
+    return queryset.select_related("template", "started_by").order_by("-created_at", "-pk")
+
+
+def instance_page(queryset: QuerySet[WorkflowInstance], number: int, size: int) -> Window:
+    """Page `number` of `instance_list`, each instance with `phase_total`, `phase_finished`, `sla_rank`
+    and `open_runs`: worked out for the page's instances only (two queries)."""
+    shown = window(queryset, number, size)
+    ids = [instance.pk for instance in shown.object_list]
+    stats = {
+        row["instance_id"]: row
+        for row in PhaseRun.objects.filter(instance_id__in=ids)
+        .values("instance_id")
+        .annotate(
+            total=Count("id"),
+            finished=Count("id", filter=Q(state__in=FINISHED_PHASE_STATES)),
+            rank=Max(_worst_sla()),
+        )
+        .order_by()
+    }
+    open_runs: dict[Any, list[PhaseRun]] = defaultdict(list)
+    if ids:
+        for run in (
+            PhaseRun.objects.filter(instance_id__in=ids, state__in=OPEN_PHASE_STATES)
+            .select_related("assignee")
+            .order_by("position")
+        ):
+            open_runs[run.instance_id].append(run)
+    for instance in shown.object_list:
+        row = stats.get(instance.pk, {})
+        instance.phase_total = row.get("total", 0)
+        instance.phase_finished = row.get("finished", 0)
+        instance.sla_rank = row.get("rank") or 0
+        instance.open_runs = open_runs.get(instance.pk, [])
+    return shown
 
 
 def template_choices() -> list[tuple[str, str]]:
@@ -259,10 +189,24 @@ class Progress:
     comments: list[Comment]
     finished: int
     total: int
+    older_history: int | None = None  # the id to page back from when older audit rows are not shown
 
     @property
     def percent(self) -> int:
         return round(100 * self.finished / self.total) if self.total else 0
+
+
+HISTORY_SHOWN = 100  # audit rows a page shows at once, the newest; older ones a page back
+
+
+def _history(queryset: QuerySet[Transition], before: int | None) -> tuple[list[Transition], int | None]:
+    """The newest `HISTORY_SHOWN` audit rows (older than id `before`), oldest first, and where older
+    ones start: keyset paging on (instance, id), so a page deep in a long history costs the same."""
+    if before is not None:
+        queryset = queryset.filter(id__lt=before)
+    rows = list(queryset.order_by("-id")[: HISTORY_SHOWN + 1])
+    older = rows[HISTORY_SHOWN - 1].pk if len(rows) > HISTORY_SHOWN else None
+    return rows[:HISTORY_SHOWN][::-1], older
 
 
 def _item_counts(instance: WorkflowInstance) -> dict[str, dict[str, int]]:
@@ -298,7 +242,7 @@ def _rows(instance: WorkflowInstance, plan: Plan, runs: Mapping[str, PhaseRun], 
     return rows
 
 
-def instance_progress_get(*, user: Any, instance_id: Any) -> Progress:
+def instance_progress_get(*, user: Any, instance_id: Any, history_before: int | None = None) -> Progress:
     """Everything the progress page shows, in a fixed number of queries."""
     instance, plan = instance_for_user(user=user, instance_id=instance_id)
     runs = {
@@ -307,7 +251,9 @@ def instance_progress_get(*, user: Any, instance_id: Any) -> Progress:
     }
     work = Work.of(user, instance, plan)
     rows = _rows(instance, plan, runs, work)
-    history = list(Transition.objects.filter(instance=instance, item_run__isnull=True).order_by("id"))
+    history, older = _history(
+        Transition.objects.filter(instance=instance, item_run__isnull=True), history_before
+    )
     comments = list(Comment.objects.filter(instance=instance).select_related("author", "phase_run"))
     finished = sum(1 for run in runs.values() if run.state in FINISHED_PHASE_STATES)
     return Progress(
@@ -320,6 +266,7 @@ def instance_progress_get(*, user: Any, instance_id: Any) -> Progress:
         comments=comments,
         finished=finished,
         total=len(runs),
+        older_history=older,
     )
 
 
@@ -337,6 +284,7 @@ class PhaseDetail:
     dead_letters: list[DeadLetter]
     submissions: list[Transition]  # earlier rounds' submitted data, newest first
     role_names: list[tuple[str, str]]
+    older_history: int | None = None
 
     @property
     def run(self) -> PhaseRun:
@@ -350,7 +298,9 @@ class PhaseDetail:
 MAX_ITEMS_SHOWN = 200
 
 
-def phase_detail_get(*, user: Any, instance_id: Any, phase_id: str) -> PhaseDetail:
+def phase_detail_get(
+    *, user: Any, instance_id: Any, phase_id: str, history_before: int | None = None
+) -> PhaseDetail:
     """Everything the per-phase page shows, in a fixed number of queries."""
     instance, plan = instance_for_user(user=user, instance_id=instance_id)
     spec = plan.phases.get(phase_id)
@@ -378,8 +328,8 @@ def phase_detail_get(*, user: Any, instance_id: Any, phase_id: str) -> PhaseDeta
         can_release=work.can_release(run, spec),
         can_assign=work.can_assign(run, spec),
     )
-    history = list(
-        Transition.objects.filter(instance=instance, phase_id=phase_id, item_run__isnull=True).order_by("id")
+    history, older = _history(
+        Transition.objects.filter(instance=instance, phase_id=phase_id, item_run__isnull=True), history_before
     )
     submissions = [t for t in reversed(history) if t.name in ("submit", "force_complete", "data_edit")]
     return PhaseDetail(
@@ -399,6 +349,7 @@ def phase_detail_get(*, user: Any, instance_id: Any, phase_id: str) -> PhaseDeta
         else [],
         submissions=submissions,
         role_names=[(key, plan.roles.get(key, key)) for key in spec.roles],
+        older_history=older,
     )
 
 
@@ -409,6 +360,9 @@ __all__ = [
     "inbox_get",
     "instance_for_user",
     "instance_list",
+    "instance_page",
+    "Inbox",
+    "InboxItem",
     "instance_progress_get",
     "instance_visible_q",
     "instances_visible_to",

@@ -7,12 +7,25 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 
 def pretty_json(value: Any) -> str:
     """Indented JSON in a <pre>, escaped: a template's text is never trusted as HTML."""
     return format_html('<pre class="pg-json">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def html_table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A read-only table for an admin page, every cell escaped (cells built with format_html stay HTML)."""
+    head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
+    body = format_html_join(
+        "",
+        "<tr>{}</tr>",
+        ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows),
+    )
+    return format_html(
+        '<table class="pg-admin-table"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', head, body
+    )
 
 
 class ReadOnlyInline(admin.TabularInline):

@@ -26,7 +26,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from engine.admin.common import ReadOnlyInline, pretty_json
+from engine.admin.common import html_table, pretty_json
+from engine.admin.lists import BigTableAdmin, as_uuid, exact_search, recent_values_filter
 from engine.errors import EngineError, FormInvalid
 from engine.models import PhaseRun, Transition, WorkflowInstance
 from engine.runtime import overrides
@@ -346,40 +347,48 @@ def _bulk_action(key: str, label: str) -> Any:
 # --- instances ------------------------------------------------------------------------------------------
 
 
-class PhaseRunInline(ReadOnlyInline):
-    model = PhaseRun
-    fields = ("phase_id", "phase_type", "state", "attempt", "assignee", "due_at", "sla_status", "next_run_at")
-    readonly_fields = fields
-    show_change_link = True
+PHASE_CHANGE = "admin:engine_phaserun_change"
+TRAIL_SHOWN = 100  # audit rows on an object's page; the transitions list has the rest
 
 
-class TransitionInline(ReadOnlyInline):
-    model = Transition
-    fields = (
-        "created_at",
-        "phase_id",
-        "round",
-        "name",
-        "source",
-        "target",
-        "actor_label",
-        "reason",
-        "metadata",
-    )
-    readonly_fields = fields
-    ordering = ("id",)
-    verbose_name_plural = "audit trail"
+def _trail_link(instance_id: Any, more: bool) -> str:
+    url = reverse("admin:engine_transition_changelist") + f"?q={instance_id}"
+    more_text = f"the newest {TRAIL_SHOWN} shown; " if more else ""
+    return format_html('<p>{}<a href="{}">the whole audit trail</a></p>', more_text, url)
 
-    def get_queryset(self, request: HttpRequest) -> Any:
-        return super().get_queryset(request).filter(item_run__isnull=True)
+
+def _trail_table(queryset: Any, *, with_phase: bool) -> tuple[str, bool]:
+    rows = list(queryset.order_by("-id")[: TRAIL_SHOWN + 1])
+    headers = ["when", *(["phase"] if with_phase else []), "round", "name", "from", "to", "by", "reason"]
+    cells = [
+        [
+            t.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            *([t.phase_id or "instance"] if with_phase else []),
+            t.round,
+            t.name,
+            t.source,
+            t.target,
+            t.actor_label,
+            t.reason,
+        ]
+        for t in rows[:TRAIL_SHOWN]
+    ]
+    return html_table(headers, cells), len(rows) > TRAIL_SHOWN
 
 
 @admin.register(WorkflowInstance)
-class WorkflowInstanceAdmin(OverrideAdminMixin, admin.ModelAdmin):
+class WorkflowInstanceAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin):
     list_display = ("id", "template", "business_key", "state", "created_at", "finished_at")
     list_filter = ("state", "template")
-    search_fields = ("id", "business_key", "template__key")
-    readonly_fields = (
+    search_fields = ("business_key",)
+    search_help_text = "an instance id, a business key or a template key"
+
+    def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
+        term = search_term.strip()
+        lookups = {"pk": as_uuid(term), "business_key": term, "template__key": term}
+        return exact_search(queryset, term, lookups), False
+
+    readonly_fields: tuple[str, ...] = (
         "id",
         "template",
         "version",
@@ -394,9 +403,11 @@ class WorkflowInstanceAdmin(OverrideAdminMixin, admin.ModelAdmin):
         "params_pretty",
         "error_pretty",
         "progress_page",
+        "phases",
+        "audit_trail",
     )
     exclude = ("params", "error")
-    inlines = [PhaseRunInline, TransitionInline]
+    fields = readonly_fields
     change_form_template = "admin/engine/overrides/change_form.html"
     override_permission = overrides.INSTANCE_PERMISSION
     override_table = INSTANCE_OVERRIDES
@@ -430,21 +441,43 @@ class WorkflowInstanceAdmin(OverrideAdminMixin, admin.ModelAdmin):
         url = reverse("pages:workflow_detail", kwargs={"instance_id": obj.pk})
         return format_html('<a href="{}">{}</a>', url, url)
 
+    @admin.display(description="phases")
+    def phases(self, obj: WorkflowInstance) -> str:
+        """Every phase run in one query (with its assignee), as a table linking to each run's page."""
+        runs = PhaseRun.objects.filter(instance=obj).select_related("assignee").order_by("position", "id")
+        headers = ["phase", "type", "state", "attempt", "assignee", "due", "SLA", "next run"]
+        cells = [
+            [
+                format_html(
+                    '<a href="{}">{}</a>',
+                    reverse("admin:engine_phaserun_change", args=[run.pk]),
+                    run.phase_id,
+                ),
+                run.phase_type,
+                run.state,
+                run.attempt,
+                run.assignee.get_username() if run.assignee else "—",
+                run.due_at.strftime("%Y-%m-%d %H:%M") if run.due_at else "—",
+                run.sla_status or "—",
+                run.next_run_at.strftime("%Y-%m-%d %H:%M:%S") if run.next_run_at else "—",
+            ]
+            for run in runs
+        ]
+        return html_table(headers, cells)
+
+    @admin.display(description="audit trail")
+    def audit_trail(self, obj: WorkflowInstance) -> str:
+        table, more = _trail_table(
+            Transition.objects.filter(instance=obj, item_run__isnull=True), with_phase=True
+        )
+        return format_html("{}{}", table, _trail_link(obj.pk, more))
+
 
 # --- phase runs -----------------------------------------------------------------------------------------
 
 
-class PhaseTransitionInline(ReadOnlyInline):
-    model = Transition
-    fk_name = "phase_run"
-    fields = ("created_at", "round", "name", "source", "target", "actor_label", "reason", "metadata")
-    readonly_fields = fields
-    ordering = ("id",)
-    verbose_name_plural = "audit trail of this phase"
-
-
 @admin.register(PhaseRun)
-class PhaseRunAdmin(OverrideAdminMixin, admin.ModelAdmin):
+class PhaseRunAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin):
     list_display = (
         "phase_id",
         "instance",
@@ -455,9 +488,24 @@ class PhaseRunAdmin(OverrideAdminMixin, admin.ModelAdmin):
         "due_at",
         "sla_status",
     )
-    list_filter = ("state", "phase_type", "sla_status")
-    search_fields = ("phase_id", "instance__business_key", "instance__id", "assignee__username")
+    list_filter = ("state", recent_values_filter("phase_type", "type"), "sla_status")
+    search_fields = ("phase_id",)
+    search_help_text = "a phase id, an instance id or business key, or an assignee's username"
     list_select_related = ("instance__template", "assignee")
+    ordering = ("-id",)
+
+    def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
+        term = search_term.strip()
+        by_key = WorkflowInstance.objects.filter(business_key=term).values("pk")
+        by_username = get_user_model().objects.filter(username=term).values("pk")
+        lookups = {
+            "phase_id": term,
+            "instance_id": as_uuid(term),
+            "instance_id__in": by_key,
+            "assignee_id__in": by_username,
+        }
+        return exact_search(queryset, term, lookups), False
+
     readonly_fields = (
         "instance",
         "phase_id",
@@ -481,9 +529,9 @@ class PhaseRunAdmin(OverrideAdminMixin, admin.ModelAdmin):
         "output_pretty",
         "error_pretty",
         "progress_page",
+        "audit_trail",
     )
     fields = readonly_fields
-    inlines = [PhaseTransitionInline]
     change_form_template = "admin/engine/overrides/change_form.html"
     override_permission = overrides.PHASE_PERMISSION
     override_table = PHASE_OVERRIDES
@@ -532,6 +580,11 @@ class PhaseRunAdmin(OverrideAdminMixin, admin.ModelAdmin):
     @admin.display(description="error")
     def error_pretty(self, obj: PhaseRun) -> str:
         return pretty_json(obj.error) if obj.error else "—"
+
+    @admin.display(description="audit trail of this phase")
+    def audit_trail(self, obj: PhaseRun) -> str:
+        table, more = _trail_table(Transition.objects.filter(phase_run=obj), with_phase=False)
+        return format_html("{}{}", table, _trail_link(obj.instance_id, more))
 
     @admin.display(description="phase page")
     def progress_page(self, obj: PhaseRun) -> str:

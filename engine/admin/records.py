@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from engine.admin.common import ReadOnlyAdmin
+from engine.admin.lists import BigTableAdmin, as_uuid, exact_search, recent_values_filter
 from engine.models import DeadLetter, Event, GateResult, Transition
 
 
 @admin.register(Transition)
-class TransitionAdmin(ReadOnlyAdmin):
+class TransitionAdmin(BigTableAdmin, ReadOnlyAdmin):
     list_display = ("created_at", "instance", "phase_id", "name", "source", "target", "actor_label", "reason")
-    list_filter = ("name", "target")
-    search_fields = ("instance__id", "phase_id", "actor_label", "reason")
+    list_filter = (recent_values_filter("name"), recent_values_filter("target"))
+    search_fields = ("instance__id",)
+    search_help_text = "an instance id"
     list_select_related = ("instance__template",)
+    ordering = ("-id",)
+
+    def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
+        return exact_search(queryset, search_term, {"instance_id": as_uuid(search_term)}), False
 
 
 @admin.register(GateResult)
@@ -24,14 +33,15 @@ class GateResultAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(ReadOnlyAdmin):
+class EventAdmin(BigTableAdmin, ReadOnlyAdmin):
     list_display = ("id", "name", "instance", "created_at", "delivered_at", "attempts")
-    list_filter = ("name",)
+    list_filter = (recent_values_filter("name"),)
     list_select_related = ("instance__template",)
+    ordering = ("-id",)
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(ReadOnlyAdmin):
+class DeadLetterAdmin(BigTableAdmin, ReadOnlyAdmin):
     list_display = ("created_at", "instance", "phase_id", "category", "message", "state")
     list_filter = ("state", "category")
     search_fields = ("phase_id", "message", "instance__id")

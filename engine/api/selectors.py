@@ -88,7 +88,9 @@ def instance_is_visible(*, user: Any, instance_id: Any) -> bool:
 
 def instance_list(*, user: Any) -> QuerySet[WorkflowInstance]:
     return (
-        instances_visible_to(user).select_related("template", "version", "started_by").order_by("-created_at")
+        instances_visible_to(user)
+        .select_related("template", "version", "started_by")
+        .order_by("-created_at", "-pk")
     )
 
 

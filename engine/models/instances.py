@@ -54,7 +54,11 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
         ]
         indexes = [
             models.Index(fields=["state", "-created_at"], name="instance_state_created"),
-            # the dashboard's figures of a time range
+            # the lists' order (newest first, id breaks ties), unfiltered and by template
+            models.Index(fields=["created_at", "id"], name="instance_created"),
+            models.Index(fields=["template", "created_at", "id"], name="instance_template_created"),
+            models.Index(fields=["business_key"], name="instance_business_key"),
+            # the dashboard's figures of a time range; retention picks finished instances by age
             models.Index(fields=["finished_at"], name="instance_finished"),
         ]
         permissions = [
@@ -236,6 +240,11 @@ class PhaseRun(AttemptRun):
             models.Index(fields=["state", "phase_type"], name="phase_state_type"),
             models.Index(fields=["assignee", "state"], name="phase_assignee_state"),
             models.Index(fields=["finished_at"], name="phase_finished"),  # the dashboard's time ranges
+            models.Index(fields=["phase_id"], name="phase_phase_id"),
+            # the workflow list's SLA filter: the instances with a phase of a given status
+            models.Index(
+                fields=["sla_status", "instance"], condition=~Q(sla_status=""), name="phase_sla_instance"
+            ),
             # the SLA sweep settles finished phases whose status is still open: few rows among millions
             models.Index(
                 fields=["sla_status"],

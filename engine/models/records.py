@@ -107,7 +107,11 @@ class Event(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [
-            models.Index(fields=["id"], condition=Q(delivered_at__isnull=True), name="event_undelivered")
+            models.Index(fields=["id"], condition=Q(delivered_at__isnull=True), name="event_undelivered"),
+            # retention prunes delivered events by age
+            models.Index(
+                fields=["delivered_at"], condition=Q(delivered_at__isnull=False), name="event_delivered"
+            ),
         ]
 
     def __str__(self) -> str:

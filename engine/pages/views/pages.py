@@ -11,7 +11,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -26,6 +25,7 @@ from engine.pages.forms import AssignForm, CommentForm, CompleteForm, StartForm,
 from engine.pages.graph import graph_of, ui_hints
 from engine.pages.views.common import engine_errors
 from engine.pages.waiting import waiting_reason
+from engine.paging import page_number
 from engine.runtime.actors import Actor
 from engine.runtime.human import group_names, phase_complete, role_holders
 from engine.runtime.overrides import can_override_instances, can_override_phases
@@ -49,12 +49,15 @@ def inbox(request: HttpRequest) -> HttpResponse:
     template = request.GET.get("template", "")
     sla = request.GET.get("sla", "")
     now = timezone.now()
-    box = selectors.inbox_get(user=request.user, role=role, template=template, sla=sla)
+    box = selectors.inbox_get(
+        user=request.user, role=role, template=template, sla=sla, page=page_number(request.GET.get("page"))
+    )
     for item in box.items:
         item.why = waiting_reason(item.run.instance, item.plan, item.run, {}, now)
     context = {
         "inbox": box,
         "filters": {"role": role, "template": template, "sla": sla},
+        "query": _without_page(request),
         "sla_choices": SLA_FILTERS[:3],
         "now": now,
     }
@@ -72,20 +75,31 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
         sla=filters["sla"],
         search=filters["q"],
     )
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    page = selectors.instance_page(queryset, page_number(request.GET.get("page")), PAGE_SIZE)
     context = {
         "page": page,
         "instances": [_list_row(instance) for instance in page.object_list],
         "filters": filters,
-        "query": query.urlencode(),
+        "query": _without_page(request),
         "states": InstanceState.choices,
         "templates": selectors.template_choices(),
         "sla_choices": SLA_FILTERS,
         "can_start": True,
     }
     return render(request, "pages/workflow_list.html", context)
+
+
+def _history_before(request: HttpRequest) -> int | None:
+    """`?history_before=<id>`: show the audit rows older than that one."""
+    raw = request.GET.get("history_before")
+    return page_number(raw) if raw else None
+
+
+def _without_page(request: HttpRequest) -> str:
+    """The query string of the request without its page number, for the pager's links."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
 
 
 def _list_row(instance: Any) -> dict[str, Any]:
@@ -105,7 +119,9 @@ def _list_row(instance: Any) -> dict[str, Any]:
 @engine_errors
 def workflow_detail(request: HttpRequest, instance_id: Any) -> HttpResponse:
     now = timezone.now()
-    progress = selectors.instance_progress_get(user=request.user, instance_id=instance_id)
+    progress = selectors.instance_progress_get(
+        user=request.user, instance_id=instance_id, history_before=_history_before(request)
+    )
     for row in progress.rows:
         row.why = waiting_reason(
             progress.instance, progress.plan, row.run, progress.runs, now, items=row.items
@@ -130,7 +146,12 @@ def workflow_detail(request: HttpRequest, instance_id: Any) -> HttpResponse:
 def phase_detail(request: HttpRequest, instance_id: Any, phase_id: str) -> HttpResponse:
     """The per-phase page; POST submits its form and completes the phase."""
     now = timezone.now()
-    detail = selectors.phase_detail_get(user=request.user, instance_id=instance_id, phase_id=phase_id)
+    detail = selectors.phase_detail_get(
+        user=request.user,
+        instance_id=instance_id,
+        phase_id=phase_id,
+        history_before=_history_before(request),
+    )
     spec, run = detail.spec, detail.run
     detail.row.why = waiting_reason(
         detail.instance, detail.plan, run, detail.runs, now, items=detail.row.items

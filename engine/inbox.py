@@ -1,0 +1,134 @@
+"""The inbox: the open human phases a user may act on, one page at a time, by due time.
+
+Which phases a user may act on is decided per template version, not per instance: the phases whose roles
+the user holds through a group name, and the phases whose roles an instance gives them (one subquery on
+the role assignments per role, however many instances assign it). So the query stays the same size for a
+user with thousands of assignments, the database pages and counts it, and only the page's rows are built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import F, Q
+
+from engine.definition.plan import PhasePlan, Plan
+from engine.models import InstanceState, PhaseRun, PhaseState, RoleAssignment, TemplateVersion, VersionState
+from engine.paging import Window, window
+from engine.runtime.human import group_names
+from engine.runtime.plans import plan_for
+
+INBOX_PAGE_SIZE = 50
+
+
+@dataclass
+class InboxItem:
+    run: PhaseRun
+    plan: Plan
+    spec: PhasePlan
+    roles: list[tuple[str, str]]  # (key, name) of the phase's roles
+    mine: bool
+    why: str = ""  # the pages' sentence on what it waits for (engine.pages.waiting)
+
+
+@dataclass
+class Inbox:
+    items: list[InboxItem]
+    roles: list[tuple[str, str]]  # every role the user works under, for the filter
+    templates: list[tuple[str, str]]  # (key, name)
+    page: Window
+
+    @property
+    def total(self) -> int:
+        return self.page.count
+
+
+def _holder(user: Any, groups: frozenset[str]) -> Q:
+    return Q(user=user) | Q(group__name__in=sorted(groups))
+
+
+def _plans(roles: set[str]) -> dict[int, Plan]:
+    """Plans of the versions that declare one of `roles` (the definition is read only when not cached)."""
+    if not roles:
+        return {}
+    versions = (
+        TemplateVersion.objects.filter(definition__roles__has_any_keys=sorted(roles))
+        .exclude(state=VersionState.DRAFT)
+        .defer("definition")
+    )
+    return {version.pk: plan_for(version) for version in versions}
+
+
+def _human_phases(plan: Plan, roles: set[str]) -> list[str]:
+    return [spec.id for spec in plan.phases.values() if spec.type == "human" and roles & set(spec.roles)]
+
+
+def inbox_get(
+    *,
+    user: Any,
+    role: str = "",
+    template: str = "",
+    sla: str = "",
+    page: int = 1,
+    size: int = INBOX_PAGE_SIZE,
+) -> Inbox:
+    """Page `page` of the phases `user` holds and the unclaimed ones their roles allow, by due time."""
+    groups = group_names(user)
+    holder = _holder(user, groups)
+    assignments = RoleAssignment.objects.filter(holder, instance__state=InstanceState.RUNNING)
+    assigned_roles = set(assignments.values_list("role", flat=True).distinct())
+    plans = _plans(set(groups) | assigned_roles)
+    wanted_groups = set(groups) if not role else set(groups) & {role}
+    wanted_assigned = assigned_roles if not role else assigned_roles & {role}
+
+    allowed = Q(pk__in=[])
+    for version_id, plan in plans.items():
+        phase_ids = _human_phases(plan, wanted_groups)
+        if phase_ids:
+            allowed |= Q(instance__version_id=version_id, phase_id__in=phase_ids)
+        for held in sorted(wanted_assigned - wanted_groups):
+            phase_ids = _human_phases(plan, {held})
+            if phase_ids:
+                given = assignments.filter(role=held).values("instance_id")
+                allowed |= Q(instance__version_id=version_id, phase_id__in=phase_ids, instance_id__in=given)
+    mine = Q(assignee=user) if not role else Q(pk__in=[])
+    queryset = PhaseRun.objects.filter(
+        (allowed & (Q(assignee__isnull=True) | Q(assignee=user))) | mine,
+        state=PhaseState.ACTIVE,
+        phase_type="human",
+        instance__state=InstanceState.RUNNING,
+    )
+    if template:
+        queryset = queryset.filter(instance__template__key=template)
+    if sla:
+        queryset = queryset.filter(sla_status=sla)
+    ordered = queryset.select_related("instance__template", "assignee").order_by(
+        F("due_at").asc(nulls_last=True), "activated_at", "pk"
+    )
+    shown = window(ordered, page, size)
+    # Plans of phases only here because they are assigned to the user, outside their roles.
+    missing = {run.instance.version_id for run in shown.object_list} - set(plans)
+    if missing:
+        for version in TemplateVersion.objects.filter(pk__in=missing).defer("definition"):
+            plans[version.pk] = plan_for(version)
+    items = []
+    for run in shown.object_list:
+        plan = plans[run.instance.version_id]
+        spec = plan.phases[run.phase_id]
+        role_names = [(key, plan.roles.get(key, key)) for key in spec.roles]
+        items.append(
+            InboxItem(run=run, plan=plan, spec=spec, roles=role_names, mine=run.assignee_id == user.pk)
+        )
+    held_roles = set(groups) | assigned_roles
+    role_names_all: dict[str, str] = {}
+    for plan in plans.values():
+        for key, name in plan.roles.items():
+            if key in held_roles:
+                role_names_all.setdefault(key, name)
+    return Inbox(
+        items=items,
+        roles=sorted(role_names_all.items()),
+        templates=sorted({(plan.key, plan.name) for plan in plans.values()}),
+        page=shown,
+    )
