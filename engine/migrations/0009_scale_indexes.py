@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('engine', '0007_observability'),
+        ('engine', '0008_signals'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
