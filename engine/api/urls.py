@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from engine.api.views import dead_letters, instances, phases, schedules, signals, templates
+from engine.api.views import dead_letters, instances, metrics, phases, schedules, signals, templates
 
 app_name = "api"
 
@@ -18,6 +18,7 @@ SCHEDULE = "schedules/<slug:name>/"
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("metrics/", metrics.MetricsView.as_view(), name="metrics"),
     # templates and versions
     path("templates/", templates.TemplateListView.as_view(), name="template-list"),
     path("templates/validate/", templates.TemplateValidateView.as_view(), name="template-validate"),

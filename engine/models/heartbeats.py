@@ -14,6 +14,7 @@ class SweepHeartbeat(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [("view_dashboard", "Can see the operations dashboard and /api/metrics/")]
 
     def __str__(self) -> str:
         return f"{self.name} at {self.last_run_at:%Y-%m-%d %H:%M:%S}"

@@ -43,3 +43,13 @@ def address_allowed(request: HttpRequest) -> bool:
 
 def may_scrape(request: HttpRequest) -> bool:
     return token_matches(request) or address_allowed(request)
+
+
+DASHBOARD_PERMISSION = "engine.view_dashboard"
+
+
+def may_see_dashboard(user: object) -> bool:
+    """The dashboard and /api/metrics/: staff, or anyone given engine.view_dashboard."""
+    if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+        return False
+    return bool(getattr(user, "is_staff", False) or user.has_perm(DASHBOARD_PERMISSION))  # type: ignore[attr-defined]

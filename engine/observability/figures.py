@@ -40,7 +40,11 @@ OPEN_SLA_STATES = (SlaStatus.ON_SCHEDULE, SlaStatus.AT_RISK, SlaStatus.BEHIND_SC
 
 
 class FigureError(ValueError):
-    """A filter the figures cannot use (an unknown range or template)."""
+    """A filter the figures cannot use (an unknown range or template); `field` names the parameter."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -56,12 +60,12 @@ class Scope:
     def parse(cls, *, range_name: str | None, template_key: str | None, now: datetime) -> Scope:
         name = range_name or DEFAULT_RANGE
         if name not in RANGES:
-            raise FigureError(f"range must be one of {', '.join(RANGES)}, not {name!r}")
+            raise FigureError("range", f"range must be one of {', '.join(RANGES)}, not {name!r}")
         template = None
         if template_key:
             template = WorkflowTemplate.objects.filter(key=template_key).first()
             if template is None:
-                raise FigureError(f"there is no template with the key {template_key!r}")
+                raise FigureError("template", f"there is no template with the key {template_key!r}")
         return cls(range_name=name, since=now - RANGES[name], until=now, template=template)
 
     def instances(self) -> QuerySet[WorkflowInstance]:
