@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('engine', '0008_signals'),
+        ('engine', '0009_scale_indexes'),
     ]
 
     operations = [
