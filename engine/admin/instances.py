@@ -28,6 +28,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from engine.admin.common import html_table, pretty_json
 from engine.admin.lists import BigTableAdmin, as_uuid, exact_search, recent_values_filter
+from engine.admin.migrations import migrate_instances
 from engine.errors import EngineError, FormInvalid
 from engine.models import PhaseRun, Transition, WorkflowInstance
 from engine.runtime import overrides
@@ -411,7 +412,10 @@ class WorkflowInstanceAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin)
     change_form_template = "admin/engine/overrides/change_form.html"
     override_permission = overrides.INSTANCE_PERMISSION
     override_table = INSTANCE_OVERRIDES
-    actions = [_bulk_action(key, o.label) for key, o in INSTANCE_OVERRIDES.items() if o.bulk]
+    actions = [
+        *(_bulk_action(key, o.label) for key, o in INSTANCE_OVERRIDES.items() if o.bulk),
+        migrate_instances,
+    ]
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).select_related("template", "version")

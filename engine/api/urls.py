@@ -5,7 +5,16 @@ from __future__ import annotations
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from engine.api.views import dead_letters, instances, metrics, phases, schedules, signals, templates
+from engine.api.views import (
+    dead_letters,
+    instances,
+    metrics,
+    migrations,
+    phases,
+    schedules,
+    signals,
+    templates,
+)
 
 app_name = "api"
 
@@ -32,6 +41,7 @@ urlpatterns = [
     path(VERSION + "export/", templates.VersionExportView.as_view(), name="version-export"),
     # instances
     path("instances/", instances.InstanceListView.as_view(), name="instance-list"),
+    path("instances/migrate/", migrations.InstanceMigrateView.as_view(), name="instance-migrate"),
     path(INSTANCE, instances.InstanceDetailView.as_view(), name="instance-detail"),
     path(INSTANCE + "history/", instances.InstanceHistoryView.as_view(), name="instance-history"),
     path(INSTANCE + "cancel/", instances.InstanceCancelView.as_view(), name="instance-cancel"),

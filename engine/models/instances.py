@@ -63,6 +63,7 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
         ]
         permissions = [
             ("override_workflowinstance", "Can override workflow instances (suspend, resume, cancel, retry)"),
+            ("migrate_workflowinstance", "Can move running workflow instances to another template version"),
         ]
 
     def __str__(self) -> str:
