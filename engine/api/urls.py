@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from engine.api.views import (
     dead_letters,
@@ -13,6 +13,7 @@ from engine.api.views import (
     phases,
     schedules,
     signals,
+    tasks,
     templates,
 )
 
@@ -27,7 +28,9 @@ SCHEDULE = "schedules/<slug:name>/"
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("metrics/", metrics.MetricsView.as_view(), name="metrics"),
+    path("tasks/", tasks.TaskListView.as_view(), name="task-list"),
     # templates and versions
     path("templates/", templates.TemplateListView.as_view(), name="template-list"),
     path("templates/validate/", templates.TemplateValidateView.as_view(), name="template-validate"),
