@@ -9,7 +9,13 @@ from engine.models import PhaseRun, WorkflowInstance
 
 
 def step_view(run: PhaseRun) -> dict[str, Any]:
-    return {"output": run.output or {}, "state": run.state, "outcome": run.outcome, "data": run.data or {}}
+    return {
+        "output": run.output or {},
+        "state": run.state,
+        "outcome": run.outcome,
+        "data": run.data or {},
+        "error": run.error or {},  # what a handler phase of an error route sees of the failure
+    }
 
 
 def build_activation(instance: WorkflowInstance, runs: Iterable[PhaseRun], **extra: Any) -> dict[str, Any]:
@@ -32,6 +38,6 @@ def runs_for_activation(instance_id: Any, phase_ids: Iterable[str]) -> list[Phas
         return []
     return list(
         PhaseRun.objects.filter(instance_id=instance_id, phase_id__in=wanted).only(
-            "id", "phase_id", "state", "output", "outcome", "data", "instance_id"
+            "id", "phase_id", "state", "output", "outcome", "data", "error", "instance_id"
         )
     )

@@ -174,7 +174,17 @@ class Advancer:
         dead_letter: bool = True,
         lost: bool = False,
     ) -> None:
-        """Fail a phase for good and apply its `on_fail`: fail or suspend the instance, or carry on."""
+        """Fail a phase for good and apply its `on_fail`: route the failure to a handler phase (`catch`,
+        `on_fail.goto`), fail or suspend the instance, or carry on."""
+        route = spec.route_for(error.get("category", "system")) if spec.route_targets else None
+        if route is not None:
+            # Handled by the template: no dead letter, and the scheduler runs the handler next.
+            error = {**error, "routed_to": route}
+            metadata = {"routed_to": route, "category": error.get("category", "system")}
+            apply_transition(
+                run, "fail", actor=self.actor, error=error, at=self.now, lost=lost, metadata=metadata
+            )
+            return
         apply_transition(run, "fail", actor=self.actor, error=error, at=self.now, lost=lost)
         if dead_letter:
             park(self.instance, run, error)

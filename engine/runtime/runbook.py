@@ -72,16 +72,20 @@ class RunBook(Mapping[str, PhaseRun]):
         self._loaded[run.phase_id] = run
 
     def snapshots(self) -> dict[str, scheduler.PhaseSnapshot]:
-        """What the scheduler needs: every state, and the output of each completed choice (all it reads)."""
+        """What the scheduler needs: every state, the output of each completed choice, and where each failed
+        phase's failure was routed (all it reads)."""
         choices = [
             pid
             for pid, (_, _, phase_type) in self._light.items()
             if phase_type == "choice" and self.state(pid) == PhaseState.COMPLETED
         ]
-        self.prefetch(choices)
+        failed = [pid for pid in self._light if self.state(pid) == PhaseState.FAILED]
+        self.prefetch([*choices, *failed])
         return {
             pid: scheduler.PhaseSnapshot(
-                self.state(pid), self._loaded[pid].output if pid in choices else None
+                self.state(pid),
+                self._loaded[pid].output if pid in choices else None,
+                (self._loaded[pid].error or {}).get("routed_to") if pid in failed else None,
             )
             for pid in self._light
         }

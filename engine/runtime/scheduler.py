@@ -3,7 +3,9 @@
 The contract's rules: a phase becomes ready when every dependency is finished (completed or skipped) and at
 least one completed; a phase whose dependencies were all skipped is skipped too. A `choice` that completed
 counts as completed only for the targets it chose, and as skipped for its other targets. A phase that failed
-with `on_fail: continue` counts as skipped.
+with `on_fail: continue` counts as skipped. A phase whose failure was routed to a handler (`on_fail.goto`,
+`catch`) counts as completed for that handler and as skipped for every other successor; when it completes,
+its handlers count it as skipped.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class PhaseSnapshot:
 
     state: str
     output: Mapping[str, Any] | None = None
+    route: str | None = None  # the handler a failure was routed to
 
 
 @dataclass(frozen=True)
@@ -47,21 +50,23 @@ class Decision:
         return not self.ready and not self.skipped
 
 
-def is_settled(plan: Plan, phase_id: str, state: str) -> bool:
+def is_settled(plan: Plan, phase_id: str, state: str, route: str | None = None) -> bool:
     """Whether the phase is finished in a way that lets the instance go on."""
     if state in (COMPLETED, SKIPPED):
         return True
-    return state == FAILED and plan.phases[phase_id].on_fail == "continue"
+    return state == FAILED and (route is not None or plan.phases[phase_id].on_fail == "continue")
 
 
 def edge(plan: Plan, dependency: str, phase_id: str, snapshot: PhaseSnapshot) -> Edge:
     """How the dependency `dependency` of `phase_id` stands."""
+    spec = plan.phases[dependency]
     if snapshot.state == COMPLETED:
-        spec = plan.phases[dependency]
         if spec.type == "choice" and phase_id in spec.choice_targets:
             chosen = (snapshot.output or {}).get("chosen") or ()
             return Edge.DONE if phase_id in chosen else Edge.SKIP
-        return Edge.DONE
+        return Edge.SKIP if phase_id in spec.route_targets else Edge.DONE
+    if snapshot.state == FAILED and snapshot.route is not None:
+        return Edge.DONE if phase_id == snapshot.route else Edge.SKIP
     if is_settled(plan, dependency, snapshot.state):
         return Edge.SKIP
     return Edge.WAIT
@@ -70,13 +75,14 @@ def edge(plan: Plan, dependency: str, phase_id: str, snapshot: PhaseSnapshot) ->
 def next_decision(plan: Plan, snapshots: Mapping[str, PhaseSnapshot]) -> Decision:
     """Decide from the current phase states. Skips propagate through the whole graph in one call."""
     states = {phase_id: snapshots[phase_id].state for phase_id in plan.phases}
+    routes = {phase_id: snapshots[phase_id].route for phase_id in plan.phases}
     ready: list[str] = []
     skipped: list[str] = []
     for phase_id in plan.phases:  # topological order, so a skip is seen by the phases after it
         if states[phase_id] != PENDING:
             continue
         edges = [
-            edge(plan, dep, phase_id, PhaseSnapshot(states[dep], snapshots[dep].output))
+            edge(plan, dep, phase_id, PhaseSnapshot(states[dep], snapshots[dep].output, routes[dep]))
             for dep in plan.predecessors[phase_id]
         ]
         if Edge.WAIT in edges:
@@ -87,7 +93,7 @@ def next_decision(plan: Plan, snapshots: Mapping[str, PhaseSnapshot]) -> Decisio
         else:
             skipped.append(phase_id)
             states[phase_id] = SKIPPED
-    finished = all(is_settled(plan, phase_id, state) for phase_id, state in states.items())
+    finished = all(is_settled(plan, phase_id, state, routes[phase_id]) for phase_id, state in states.items())
     return Decision(ready=tuple(ready), skipped=tuple(skipped), finished=finished)
 
 

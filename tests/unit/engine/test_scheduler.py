@@ -136,3 +136,27 @@ def test_decision_does_not_depend_on_dict_order():
     forward = states(a="completed", b="pending", c="pending", d="pending")
     backward = dict(reversed(list(forward.items())))
     assert next_decision(DIAMOND, forward) == next_decision(DIAMOND, backward)
+
+
+ROUTED = make_plan(
+    PhasePlan(id="a", type="task", name="a", activity="x", on_fail="goto", fail_goto="h"),
+    task("h", "a"),
+    task("n", "a"),
+    task("m", "h", "n"),
+)
+
+
+def test_a_routed_failure_makes_its_handler_ready_and_skips_the_other_successors():
+    snapshots = {**states(h="pending", n="pending", m="pending"), "a": PhaseSnapshot("failed", route="h")}
+    decision = next_decision(ROUTED, snapshots)
+    assert (decision.ready, decision.skipped, decision.finished) == (("h",), ("n",), False)
+
+
+def test_a_completed_phase_skips_its_handlers():
+    decision = next_decision(ROUTED, states(a="completed", h="pending", n="pending", m="pending"))
+    assert (decision.ready, decision.skipped) == (("n",), ("h",))
+
+
+def test_a_routed_failure_lets_the_instance_finish():
+    snapshots = {**states(h="completed", n="skipped", m="completed"), "a": PhaseSnapshot("failed", route="h")}
+    assert next_decision(ROUTED, snapshots).finished
