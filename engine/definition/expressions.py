@@ -14,6 +14,8 @@ from celpy import celtypes
 from celpy.evaluation import CELEvalError
 from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 
+from engine.definition.budget import Budget, BudgetedEvaluator, BudgetExceeded
+
 MAX_EXPRESSION_LENGTH = 4096
 _STEP_REFERENCE = re.compile(r"\bsteps\.([a-z][a-z0-9_]*)")
 _ROOT_REFERENCE = re.compile(r"(?<![.\w])(params|instance|item|index)\b")
@@ -21,6 +23,10 @@ _ROOT_REFERENCE = re.compile(r"(?<![.\w])(params|instance|item|index)\b")
 
 class ExpressionError(ValueError):
     """An expression failed to compile or to evaluate; the message says why in CEL's words."""
+
+
+class ExpressionTooCostly(ExpressionError):
+    """An evaluation used up its budget of steps or time (see engine.definition.budget)."""
 
 
 @lru_cache(maxsize=1)
@@ -48,10 +54,18 @@ class Expression:
         """The top-level names (`params`, `instance`, `item`, `index`) the expression reads."""
         return tuple(dict.fromkeys(_ROOT_REFERENCE.findall(self.source)))
 
-    def evaluate(self, activation: Mapping[str, Any]) -> Any:
-        """Evaluate against plain JSON-like values (datetimes allowed) and return plain Python values."""
+    def evaluate(self, activation: Mapping[str, Any], *, budget: Budget | None = None) -> Any:
+        """Evaluate against plain JSON-like values (datetimes allowed) and return plain Python values.
+
+        The evaluation stops with ExpressionTooCostly once it passes `budget` (by default MAX_STEPS steps
+        or MAX_SECONDS seconds, engine.definition.budget).
+        """
+        budget = (budget or Budget()).start()
+        evaluator = BudgetedEvaluator(self._program.ast, self._program.new_activation(), budget)
         try:
-            result = self._program.evaluate({name: to_cel(value) for name, value in activation.items()})
+            result = evaluator.evaluate({name: to_cel(value) for name, value in activation.items()})
+        except BudgetExceeded as exc:
+            raise ExpressionTooCostly(f"{exc}; simplify it or give it less data") from None
         except CELEvalError as exc:
             raise ExpressionError(_eval_message(exc)) from None
         except Exception as exc:  # cel-python raises assorted types for type errors and overflows

@@ -128,3 +128,41 @@ def _walk_limits(value: object) -> Problem | None:
         if estimate > MAX_BYTES:
             return _too_large("", f"the document is over {MAX_BYTES} bytes as JSON")
     return None
+
+
+# --- Inputs that expressions read: start parameters ------------------------------------------------------
+
+MAX_PARAMS_BYTES = 256 * 1024
+MAX_PARAMS_DEPTH = 32
+MAX_PARAMS_LIST_ITEMS = 10_000
+
+
+def params_size_problems(params: object) -> list[dict[str, str]]:
+    """Start parameters too big for expressions to read within their budget: at most MAX_PARAMS_BYTES as
+    JSON, MAX_PARAMS_DEPTH levels and MAX_PARAMS_LIST_ITEMS items in any list (checked without recursion)."""
+    estimate = 0
+    stack: list[tuple[object, str, int]] = [(params, "", 1)]
+    while stack:
+        node, path, depth = stack.pop()
+        if isinstance(node, str):
+            estimate += len(node) + 2
+        elif isinstance(node, Mapping | list | tuple):
+            if depth > MAX_PARAMS_DEPTH:
+                return [{"path": path, "message": f"params are nested deeper than {MAX_PARAMS_DEPTH} levels"}]
+            if isinstance(node, Mapping):
+                estimate += 2
+                for key, child in node.items():
+                    estimate += len(str(key)) + 4
+                    pointer = str(key).replace("~", "~0").replace("/", "~1")
+                    stack.append((child, f"{path}/{pointer}", depth + 1))
+            else:
+                if len(node) > MAX_PARAMS_LIST_ITEMS:
+                    message = f"{len(node)} items; a list in params holds at most {MAX_PARAMS_LIST_ITEMS}"
+                    return [{"path": path, "message": message}]
+                estimate += 2 + len(node)
+                stack.extend((child, f"{path}/{index}", depth + 1) for index, child in enumerate(node))
+        else:
+            estimate += len(str(node))
+        if estimate > MAX_PARAMS_BYTES:
+            return [{"path": "", "message": f"params are over {MAX_PARAMS_BYTES} bytes as JSON"}]
+    return []

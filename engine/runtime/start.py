@@ -7,6 +7,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from jsonschema import Draft202012Validator
 
+from engine.definition.limits import params_size_problems
 from engine.errors import NotFound, ParamsInvalid, TransitionRejected
 from engine.models import (
     PhaseRun,
@@ -24,7 +25,10 @@ from engine.runtime.plans import plan_for
 
 
 def params_problems(schema: Any, params: Any) -> list[dict[str, str]]:
-    """Every way `params` breaks the template's `params` schema, with JSON pointers."""
+    """Every way `params` breaks the template's `params` schema (or the size limits), with JSON pointers."""
+    too_big = params_size_problems(params)
+    if too_big:  # before the schema: its validator and every expression read the whole of it
+        return too_big
     if not schema:
         return [] if isinstance(params, dict) else [{"path": "", "message": "params must be a JSON object"}]
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
