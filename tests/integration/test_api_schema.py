@@ -20,7 +20,7 @@ def test_schema_generates_without_warnings_and_validates(tmp_path):
     assert start["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/InstanceStart"
     }
-    assert set(start["responses"]) == {"200", "201", "400", "403", "404", "409"}
+    assert set(start["responses"]) == {"200", "201", "400", "401", "403", "404", "409", "413", "415", "503"}
     assert {"InstanceState", "PhaseState", "VersionState", "DeadLetterState", "Error"} <= set(
         schema["components"]["schemas"]
     )

@@ -47,7 +47,8 @@ def test_an_expression_over_its_budget_fails_the_phase_with_a_data_error(client)
     run = PhaseRun.objects.get(instance_id=response.json()["id"], phase_id="pick")
     assert run.state == "failed"
     assert run.error["category"] == "data"
-    assert "evaluation steps" in run.error["message"]
+    # The step bound, or the time bound on a loaded machine: either stops it within about a second.
+    assert "evaluation steps" in run.error["message"] or "ran longer than" in run.error["message"]
     assert WorkflowInstance.objects.get(pk=response.json()["id"]).state == "failed"
 
 
