@@ -29,17 +29,39 @@ class Activity:
     name: str
     function: ActivityFunction
     description: str = ""
+    # Optional JSON Schemas of the input mapping and of the returned object: the designer shows them, and
+    # an operator's edited input is checked against `input_schema` before a retry.
+    input_schema: Mapping[str, Any] | None = None
+    output_schema: Mapping[str, Any] | None = None
 
 
-def activity(name: str, *, description: str = "") -> Callable[[ActivityFunction], ActivityFunction]:
-    """Register the decorated function under `name` (e.g. "market.ingest")."""
+def activity(
+    name: str,
+    *,
+    description: str = "",
+    input_schema: Mapping[str, Any] | None = None,
+    output_schema: Mapping[str, Any] | None = None,
+) -> Callable[[ActivityFunction], ActivityFunction]:
+    """Register the decorated function under `name` (e.g. "market.ingest"), optionally with the JSON Schemas
+    of its input and output."""
+    for schema in (input_schema, output_schema):
+        if schema is not None:
+            from jsonschema import Draft202012Validator
+
+            Draft202012Validator.check_schema(schema)  # a broken schema fails at import, not at a retry
 
     def register(function: ActivityFunction) -> ActivityFunction:
         existing = _registry.get(name)
         if existing is not None and existing.function.__qualname__ != function.__qualname__:
             raise ValueError(f"activity {name!r} is already registered by {existing.function.__module__}")
         summary = description or next(iter((function.__doc__ or "").strip().splitlines()), "")
-        _registry[name] = Activity(name=name, function=function, description=summary)
+        _registry[name] = Activity(
+            name=name,
+            function=function,
+            description=summary,
+            input_schema=input_schema,
+            output_schema=output_schema,
+        )
         return function
 
     return register

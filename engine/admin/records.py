@@ -1,4 +1,4 @@
-"""Admin for records of what happened: audit rows, gate results, outbox events, dead letters."""
+"""Admin for records of what happened: audit rows, gate results, outbox events (dead letters: incidents)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.http import HttpRequest
 
 from engine.admin.common import ReadOnlyAdmin
 from engine.admin.lists import BigTableAdmin, as_uuid, exact_search, recent_values_filter
-from engine.models import DeadLetter, Event, GateResult, Transition
+from engine.models import Event, GateResult, Transition
 
 
 @admin.register(Transition)
@@ -38,11 +38,3 @@ class EventAdmin(BigTableAdmin, ReadOnlyAdmin):
     list_filter = (recent_values_filter("name"),)
     list_select_related = ("instance__template",)
     ordering = ("-id",)
-
-
-@admin.register(DeadLetter)
-class DeadLetterAdmin(BigTableAdmin, ReadOnlyAdmin):
-    list_display = ("created_at", "instance", "phase_id", "category", "message", "state")
-    list_filter = ("state", "category")
-    search_fields = ("phase_id", "message", "instance__id")
-    list_select_related = ("instance__template",)

@@ -130,6 +130,9 @@ class AttemptRun(ConcurrentTransitionMixin, models.Model):
     output = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)
     checkpoint = models.JSONField(null=True, blank=True)
+    input_override = models.JSONField(
+        null=True, blank=True, help_text="an operator's corrected input: used instead of the phase's mapping"
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -283,7 +286,7 @@ class PhaseRun(AttemptRun):
     def reopen(self) -> None:
         self.round += 1
         self.attempt, self.retry_base, self.lost_attempts = 0, 0, 0
-        self.output = self.error = self.checkpoint = self.data = None
+        self.output = self.error = self.checkpoint = self.data = self.input_override = None
         self.outcome = ""
         self.assignee = self.completed_by = None
         self.claimed_at = self.activated_at = self.started_at = self.finished_at = None

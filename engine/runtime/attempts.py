@@ -187,6 +187,8 @@ def execute(claim: Claim) -> tuple[dict[str, Any] | None, dict[str, Any] | None]
 
 def build_input(claim: Claim) -> dict[str, Any]:
     """Evaluate the phase's `input` mapping; inside a map, with `item` and `index`."""
+    if claim.run.input_override is not None:  # an operator corrected it before a retry
+        return dict(claim.run.input_override)
     if not claim.spec.input:
         return {}
     referenced = {step for expression in claim.spec.input.values() for step in expression.referenced_steps}

@@ -209,6 +209,13 @@ def phase_sla_extend(
             raise FormInvalid(
                 "the new due time has passed", errors={"due_at": ["Pick a time in the future."]}
             )
+        if run.due_at is not None and due_at <= run.due_at:
+            raise FormInvalid(
+                "extending an SLA cannot bring the due time forward",
+                errors={
+                    "due_at": [f"Pick a time after the current due time ({run.due_at:%Y-%m-%d %H:%M} UTC)."]
+                },
+            )
         before = {"due_at": _iso(run.due_at), "sla_status": run.sla_status}
         sla_due_change(run, adv.plan, due_at=due_at, now=adv.now)
         run.save(

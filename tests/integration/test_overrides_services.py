@@ -192,6 +192,22 @@ def test_extend_sla_refuses_a_time_in_the_past(dt_testing, admin_user):
     assert list(caught.value.extra["errors"]) == ["due_at"]
 
 
+def test_extend_sla_refuses_an_earlier_due_time(dt_testing, admin_user):
+    instance = start()
+    current = run_of(instance, "planning").due_at
+    with pytest.raises(FormInvalid) as caught:
+        overrides.phase_sla_extend(
+            instance_id=instance.pk,
+            phase_id="planning",
+            user=admin_user,
+            due_at=current - timedelta(hours=1),
+            reason="bring it forward",
+        )
+    assert list(caught.value.extra["errors"]) == ["due_at"]
+    assert "current due time" in caught.value.extra["errors"]["due_at"][0]
+    assert run_of(instance, "planning").due_at == current
+
+
 def test_edit_data_validates_and_records_before_and_after(dt_testing, people, admin_user):
     instance = start()
     human.phase_complete(

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,7 +17,7 @@ from engine.api.permissions import CanResolveDeadLetter, CanSeeInstance
 from engine.api.serializers import DeadLetterSerializer, ReasonInputSerializer
 from engine.api.views.base import ApiView, ListView, actor_of, errors, validated
 from engine.models import DeadLetter
-from engine.runtime import operations
+from engine.runtime import incidents, operations
 
 
 class DeadLetterListView(ListView):
@@ -64,10 +65,41 @@ class DeadLetterOperationView(VisibleDeadLetter, ApiView):
         return Response(DeadLetterSerializer(selectors.dead_letter_get(dead_letter_id=pk)).data)
 
 
+class RetryInputSerializer(ReasonInputSerializer):
+    input = serializers.DictField(
+        required=False,
+        help_text="the attempt's corrected input, used instead of the phase's input mapping (checked against "
+        "the activity's input schema)",
+    )
+    params = serializers.DictField(
+        required=False, help_text="the instance's corrected params (checked against the template's schema)"
+    )
+
+    class Meta:
+        ref_name = "DeadLetterRetryInput"
+
+
 class DeadLetterRetryView(DeadLetterOperationView):
-    """Run the failed phase (or map item) again."""
+    """Run the failed phase (or map item) again; optionally correct its input or the instance's params first
+    (each audited with before and after)."""
 
     operation = operations.dead_letter_retry
+
+    @extend_schema(
+        request=RetryInputSerializer,
+        responses={200: DeadLetterSerializer, **errors(400, 403, 404, 409)},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        self.visible_dead_letter(request, pk)
+        data = validated(RetryInputSerializer, request.data)
+        incidents.dead_letter_retry(
+            dead_letter_id=pk,
+            user=request.user,
+            reason=data["reason"],
+            input=data.get("input"),
+            params=data.get("params"),
+        )
+        return Response(DeadLetterSerializer(selectors.dead_letter_get(dead_letter_id=pk)).data)
 
 
 class DeadLetterDiscardView(DeadLetterOperationView):
