@@ -6,7 +6,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/phasegate
 REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: install lint format test test-sqlite test-postgres test-unit test-integration test-e2e test-long demo run worker beat bench bench-scale clean
+.PHONY: install lint format test test-sqlite test-postgres test-unit test-integration test-e2e test-long demo run worker sweeper beat bench bench-scale bench-sweeps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ run: install
 worker: install
 	$(BIN)/celery -A config worker -l info -Q phasegate -c 2
 
+# The recovery sweeps (due work, lease reaper, SLAs) on their own queue, so a backlog never delays them.
+sweeper: install
+	$(BIN)/celery -A config worker -l info -Q phasegate-sweeps -c 1 -n sweeper@%h
+
 beat: install
 	$(BIN)/celery -A config beat -l info
 
@@ -78,12 +82,18 @@ bench: install
 	$(BIN)/python bench/limits.py
 	DJANGO_DEBUG=1 $(BIN)/python bench/run.py
 	$(if $(SCALE),$(BIN)/python bench/scale.py $(SCALE_ARGS))
+	$(MAKE) --no-print-directory bench-sweeps
 
 # Every page and list at 100,000 instances / 1,000,000 phase runs on PostgreSQL (its own database,
 # phasegate_scale; built once in a few minutes, then reused). SCALE_ARGS="--only inbox --plans" narrows it.
 bench-scale: install
 	bash .ci/services.sh
 	$(BIN)/python bench/scale.py $(SCALE_ARGS)
+
+# One tick of each sweep with 1,000 due rows, on PostgreSQL.
+bench-sweeps: install
+	bash .ci/services.sh
+	DATABASE_URL=$(PG_URL) $(BIN)/python bench/sweeps.py
 
 clean:
 	rm -rf var/ .coverage htmlcov

@@ -229,10 +229,20 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3600)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3700)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# The recovery sweeps travel on a queue of their own, so a backlog of work cannot delay them: run a worker
+# for it (README). A sweep message older than its period is dropped; the next one is on its way.
+PHASEGATE_SWEEP_QUEUE = env_str("PHASEGATE_SWEEP_QUEUE", "phasegate-sweeps")
+_SWEEPS = {
+    "dispatch-due-work": ("engine.tasks.due_work_dispatch", env_int("PHASEGATE_DUE_WORK_EVERY", 2)),
+    "reap-expired-leases": ("engine.tasks.leases_reap", env_int("PHASEGATE_REAP_EVERY", 10)),
+    "sweep-slas": ("engine.tasks.sla_sweep", env_int("PHASEGATE_SLA_EVERY", 60)),
+}
+CELERY_TASK_ROUTES = {task: {"queue": PHASEGATE_SWEEP_QUEUE} for task, _ in _SWEEPS.values()}
 CELERY_BEAT_SCHEDULE = {
-    "dispatch-due-work": {"task": "engine.tasks.due_work_dispatch", "schedule": timedelta(seconds=2)},
-    "reap-expired-leases": {"task": "engine.tasks.leases_reap", "schedule": timedelta(seconds=10)},
-    "sweep-slas": {"task": "engine.tasks.sla_sweep", "schedule": timedelta(seconds=60)},
+    **{
+        name: {"task": task, "schedule": timedelta(seconds=every), "options": {"expires": every}}
+        for name, (task, every) in _SWEEPS.items()
+    },
     "deliver-outbox": {"task": "engine.tasks.outbox_deliver", "schedule": timedelta(seconds=5)},
     "deliver-webhooks": {"task": "engine.tasks.webhooks_deliver", "schedule": timedelta(seconds=5)},
     "fire-schedules": {"task": "engine.tasks.schedules_fire", "schedule": timedelta(seconds=10)},
@@ -249,6 +259,8 @@ PHASEGATE = {
     "SIGNAL_BUFFER_SECONDS": env_int("PHASEGATE_SIGNAL_BUFFER_SECONDS", 86400),
     # How deep sub-workflows may nest (a child of a child of …) before starting one more is refused.
     "MAX_SUBWORKFLOW_DEPTH": env_int("PHASEGATE_MAX_SUBWORKFLOW_DEPTH", 10),
+    # A sent message that went unanswered this long (lost, or stuck behind a backlog) is sent again.
+    "RESEND_AFTER_SECONDS": env_int("PHASEGATE_RESEND_AFTER_SECONDS", 30),
 }
 
 # Observability. prometheus_client's multiprocess mode: every process (web, each Celery pool process) writes

@@ -25,6 +25,7 @@ _DEFAULTS = {
     "PHASEGATE_DEFAULT_QUEUE": f"phasegate-test-{os.getpid()}",
     # Prometheus counters of this run's processes only (the test process and the workers it starts).
     "PROMETHEUS_MULTIPROC_DIR": str(_VAR / f"test-prometheus-{os.getpid()}"),
+    "PHASEGATE_SWEEP_QUEUE": f"phasegate-sweeps-test-{os.getpid()}",
 }
 for _name, _value in _DEFAULTS.items():
     os.environ.setdefault(_name, _value)

@@ -24,7 +24,7 @@ def due_work_dispatch() -> int:
 
 @shared_task(name="engine.tasks.leases_reap", ignore_result=True)
 def leases_reap() -> int:
-    from engine.runtime.sweeps import leases_reap as sweep
+    from engine.runtime.reaper import leases_reap as sweep
 
     return sweep()
 

@@ -127,6 +127,9 @@ class AttemptRun(ConcurrentTransitionMixin, models.Model):
         default=0, help_text="attempts in a row whose worker vanished"
     )
     next_run_at = models.DateTimeField(null=True, blank=True, help_text="when a retry or timer is due")
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="when a message to run this was last sent (the sweeps send it once)"
+    )
     output = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)
     checkpoint = models.JSONField(null=True, blank=True)
@@ -143,7 +146,7 @@ class AttemptRun(ConcurrentTransitionMixin, models.Model):
 
     @transition(field="state", source=S.PENDING, target=S.READY)
     def make_ready(self) -> None:
-        self.next_run_at = None
+        self.next_run_at = self.sent_at = None
 
     @transition(field="state", source=S.READY, target=S.ACTIVE)
     def claim_attempt(self, *, token: str, owner: str, at: datetime, lease_expires_at: datetime) -> None:
@@ -154,6 +157,9 @@ class AttemptRun(ConcurrentTransitionMixin, models.Model):
     @transition(field="state", source=S.ACTIVE, target=S.WAITING)
     def wait_retry(self, *, error: dict[str, Any], next_run_at: datetime, lost: bool = False) -> None:
         self.error, self.next_run_at = error, next_run_at
+        # The engine sends the retry's message with a delay when it schedules it: the due-work sweep sends
+        # it again only if it has not run some time after it was due.
+        self.sent_at = next_run_at
         self.lost_attempts = self.lost_attempts + 1 if lost else 0
         self._drop_lease()
 
@@ -238,6 +244,7 @@ class PhaseRun(AttemptRun):
         indexes = [
             models.Index(fields=["next_run_at"], condition=Q(state="waiting"), name="phase_due_work"),
             models.Index(fields=["lease_expires_at"], condition=Q(state="active"), name="phase_leases"),
+            models.Index(fields=["updated_at"], condition=Q(state="ready"), name="phase_ready"),
             models.Index(
                 fields=["due_at"], condition=Q(state="active", phase_type="human"), name="phase_sla"
             ),
@@ -276,7 +283,7 @@ class PhaseRun(AttemptRun):
     @transition(field="state", source=S.ACTIVE, target=S.WAITING)
     def wait_event(self, *, next_run_at: datetime | None) -> None:
         """Wait for a timer (`next_run_at`) or a signal (with an optional timeout in `next_run_at`)."""
-        self.next_run_at = next_run_at
+        self.next_run_at, self.sent_at = next_run_at, None
 
     @transition(
         field="state",
@@ -336,6 +343,7 @@ class ItemRun(AttemptRun):
         indexes = [
             models.Index(fields=["next_run_at"], condition=Q(state="waiting"), name="item_due_work"),
             models.Index(fields=["lease_expires_at"], condition=Q(state="active"), name="item_leases"),
+            models.Index(fields=["updated_at"], condition=Q(state="ready"), name="item_ready"),
             models.Index(fields=["phase_run", "round", "state"], name="item_phase_state"),
             # the dashboard's retries: the few items that needed more than one attempt
             models.Index(fields=["finished_at"], condition=Q(attempt__gt=1), name="item_retried_finished"),

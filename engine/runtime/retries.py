@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +22,44 @@ def retry_delay(spec_retry: Any, *, attempt: int, error: dict[str, Any]) -> time
     return spec_retry.delay(attempt)
 
 
+@dataclass(frozen=True)
+class FailureOutcome:
+    """What a failed attempt leads to: the error to store, and the wait before a retry (None: no retry)."""
+
+    error: dict[str, Any]
+    retry_in: timedelta | None
+
+    @property
+    def reason(self) -> str:
+        return self.error["message"][:500]
+
+    def retry_metadata(self, run: PhaseRun | ItemRun) -> dict[str, Any]:
+        assert self.retry_in is not None
+        return {"attempt": run.attempt, "delay_seconds": self.retry_in.total_seconds()}
+
+
+def failure_outcome(
+    policy: Any, run: PhaseRun | ItemRun, error: dict[str, Any], *, lost: bool, now: datetime
+) -> FailureOutcome:
+    """The one rule for a failed attempt: poison after too many lost workers, else the retry policy."""
+    error = {**error, "at": now.isoformat()}  # the delay counts from when the failure is recorded
+    if lost and run.lost_attempts + 1 >= settings.PHASEGATE["MAX_LOST_ATTEMPTS"]:
+        message = (
+            f"{error['message']} ({run.lost_attempts + 1} attempts in a row lost their "
+            "worker: treated as a poison activity)"
+        )
+        return FailureOutcome({**error, "message": message, "poison": True}, None)
+    if policy.should_retry(category=error["category"], attempt=run.policy_attempt):
+        return FailureOutcome(error, retry_delay(policy, attempt=run.policy_attempt, error=error))
+    return FailureOutcome(error, None)
+
+
+def retry_ref(phase_run: PhaseRun, run: PhaseRun | ItemRun, spec: Any, delay: timedelta) -> AttemptRef:
+    """The broker message that runs a retry when due (only a hint: the due-work sweep finds it anyway)."""
+    item_run_id = run.pk if isinstance(run, ItemRun) else None
+    return AttemptRef(phase_run.pk, item_run_id, spec.queue, countdown=max(delay.total_seconds(), 0.0))
+
+
 def handle_attempt_failure(
     advancer: Advancer,
     phase_run: PhaseRun,
@@ -31,39 +70,19 @@ def handle_attempt_failure(
 ) -> None:
     """Retry the attempt after its backoff if the policy allows; otherwise fail it for good."""
     spec = advancer.plan.phases[phase_run.phase_id]
-    policy = spec.retry
-    error = {**error, "at": advancer.now.isoformat()}  # the delay counts from when the failure is recorded
-    poisoned = lost and run.lost_attempts + 1 >= settings.PHASEGATE["MAX_LOST_ATTEMPTS"]
-    if poisoned:
-        error = {
-            **error,
-            "message": f"{error['message']} ({run.lost_attempts + 1} attempts in a row lost their "
-            "worker: treated as a poison activity)",
-            "poison": True,
-        }
-    elif policy.should_retry(category=error["category"], attempt=run.policy_attempt):
-        delay = retry_delay(policy, attempt=run.policy_attempt, error=error)
-        next_run_at = advancer.now + delay
+    outcome = failure_outcome(spec.retry, run, error, lost=lost, now=advancer.now)
+    error = outcome.error
+    if outcome.retry_in is not None:
         apply_transition(
             run,
             "wait_retry",
             actor=advancer.actor,
             error=error,
-            next_run_at=next_run_at,
+            next_run_at=advancer.now + outcome.retry_in,
             lost=lost,
-            reason=error["message"][:500],
-            metadata={"attempt": run.attempt, "delay_seconds": delay.total_seconds()},
+            reason=outcome.reason,
+            metadata=outcome.retry_metadata(run),
         )
-        # The broker message is only a hint; the due-work sweep finds the retry in the database anyway.
-        dispatch(
-            [
-                AttemptRef(
-                    phase_run.pk,
-                    run.pk if isinstance(run, ItemRun) else None,
-                    spec.queue,
-                    countdown=max(delay.total_seconds(), 0.0),
-                )
-            ]
-        )
+        dispatch([retry_ref(phase_run, run, spec, outcome.retry_in)])
         return
     advancer.fail_attempt(phase_run, run, error, lost=lost)

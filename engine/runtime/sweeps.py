@@ -1,68 +1,124 @@
-"""Periodic work: send due retries and timers, re-send lost messages, reap attempts whose worker died.
+"""Periodic work that sends messages: due retries and timers, and ready attempts whose message was lost.
 
-Each sweep starts with one set-based query over an indexed column and then handles a bounded batch, so it
-stays cheap however many rows there are.
+Each sweep reads a bounded batch of due rows with one set-based query on a partial index, marks them sent
+with one update, and sends. A row is sent once; only if it is still due a grace period later (its message
+was lost, or is stuck behind a backlog) is it sent again. Crash recovery (expired leases) is reaper.py.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
+from django.conf import settings
+from django.db.models import Q
 from django.db.models.functions import Now
 
-from engine.models import InstanceState, ItemRun, PhaseRun, PhaseState
+from engine.models import InstanceState, ItemRun, PhaseRun, PhaseState, TemplateVersion
 from engine.runtime.actors import Actor
 from engine.runtime.advance import Advancer, load_runs, lock_instance
 from engine.runtime.clock import db_now
 from engine.runtime.dispatch import AttemptRef, send_to_broker
-from engine.runtime.failures import error_record
 from engine.runtime.journal import unit_of_work
 from engine.runtime.kinds.wait import WAIT
-from engine.runtime.retries import handle_attempt_failure
+from engine.runtime.plans import plan_for
 
 logger = logging.getLogger(__name__)
-BATCH = 500
-# A ready attempt nobody claimed for this long probably lost its broker message; send it again.
-RESEND_AFTER = timedelta(seconds=60)
-REAPER = Actor.system("reaper")
+BATCH = 1000
+# Elapsed timers each advance their instance (a whole engine cycle), so a tick handles fewer of them.
+TIMER_BATCH = 100
 TIMER = Actor.system("timer")
 
 
+def resend_after() -> timedelta:
+    """How long a sent message may go unanswered before the sweep sends it again."""
+    return timedelta(seconds=settings.PHASEGATE["RESEND_AFTER_SECONDS"])
+
+
 def due_work_dispatch() -> int:
-    """Send attempts whose retry is due, finish elapsed timers, and re-send unclaimed ready attempts."""
-    sent = 0
-    due_phases = PhaseRun.objects.filter(
-        state=PhaseState.WAITING, next_run_at__lte=Now(), instance__state=InstanceState.RUNNING
-    ).values_list("pk", "instance_id", "phase_type")[:BATCH]
-    for pk, instance_id, phase_type in due_phases:
-        if phase_type == "wait":
-            wait_elapsed(instance_id=instance_id, phase_run_id=pk)
-        else:
-            send_to_broker(AttemptRef(pk))
-        sent += 1
-    due_items = ItemRun.objects.filter(
-        state=PhaseState.WAITING, next_run_at__lte=Now(), instance__state=InstanceState.RUNNING
-    ).values_list("pk", "phase_run_id")[:BATCH]
-    for pk, phase_run_id in due_items:
-        send_to_broker(AttemptRef(phase_run_id, item_run_id=pk))
-        sent += 1
-    return sent + resend_unclaimed()
+    """Send due retries, finish elapsed timers, and re-send ready attempts nobody claimed; return how many."""
+    now = db_now()
+    stale = now - resend_after()
+    return _send_due_retries(stale) + _fire_timers() + _resend_unclaimed(stale)
 
 
-def resend_unclaimed() -> int:
-    stale = db_now() - RESEND_AFTER
-    running = {"instance__state": InstanceState.RUNNING, "state": PhaseState.READY, "updated_at__lt": stale}
-    phases = list(PhaseRun.objects.filter(**running).values_list("pk", flat=True)[:BATCH])
-    items = list(ItemRun.objects.filter(**running).values_list("pk", "phase_run_id")[:BATCH])
-    # Touch them so the next sweep does not send the same ones again while they wait in the queue.
-    PhaseRun.objects.filter(pk__in=phases).update(updated_at=Now())
-    ItemRun.objects.filter(pk__in=[pk for pk, _ in items]).update(updated_at=Now())
-    for pk in phases:
-        send_to_broker(AttemptRef(pk))
-    for pk, phase_run_id in items:
-        send_to_broker(AttemptRef(phase_run_id, item_run_id=pk))
+def _not_sent_since(stale: Any) -> Q:
+    return Q(sent_at__isnull=True) | Q(sent_at__lt=stale)
+
+
+def _mark_sent(model: type[PhaseRun] | type[ItemRun], pks: list[int]) -> None:
+    if pks:
+        model.objects.filter(pk__in=pks).update(sent_at=Now())
+
+
+def _queues(rows: list[tuple[int, str, int]]) -> dict[int, str | None]:
+    """The queue of each (pk, phase id, version id): a phase routed to its own workers stays there."""
+    versions = TemplateVersion.objects.defer("definition").in_bulk({version for _, _, version in rows})
+    plans = {pk: plan_for(version) for pk, version in versions.items()}
+    return {pk: plans[version].phases[phase_id].queue for pk, phase_id, version in rows}
+
+
+def _send_due_retries(stale: Any) -> int:
+    due = {"state": PhaseState.WAITING, "next_run_at__lte": Now(), "instance__state": InstanceState.RUNNING}
+    phases = list(
+        PhaseRun.objects.filter(_not_sent_since(stale), **due)
+        .exclude(phase_type="wait")
+        .values_list("pk", "phase_id", "instance__version_id")[:BATCH]
+    )
+    items = list(
+        ItemRun.objects.filter(_not_sent_since(stale), **due).values_list(
+            "pk", "phase_run_id", "phase_run__phase_id", "instance__version_id"
+        )[:BATCH]
+    )
+    return _send(phases, items)
+
+
+def _resend_unclaimed(stale: Any) -> int:
+    """A ready attempt nobody claimed for a while probably lost its broker message; send it again."""
+    ready = {"state": PhaseState.READY, "updated_at__lt": stale, "instance__state": InstanceState.RUNNING}
+    phases = list(
+        PhaseRun.objects.filter(_not_sent_since(stale), **ready).values_list(
+            "pk", "phase_id", "instance__version_id"
+        )[:BATCH]
+    )
+    items = list(
+        ItemRun.objects.filter(_not_sent_since(stale), **ready).values_list(
+            "pk", "phase_run_id", "phase_run__phase_id", "instance__version_id"
+        )[:BATCH]
+    )
+    return _send(phases, items)
+
+
+def _send(phases: list[tuple[int, str, int]], items: list[tuple[int, int, str, int]]) -> int:
+    if not phases and not items:
+        return 0
+    queues = _queues([*phases, *((pk, phase_id, version) for pk, _, phase_id, version in items)])
+    # Marked first: a sweep that overlaps this one (or the next tick) does not send them again.
+    _mark_sent(PhaseRun, [pk for pk, _, _ in phases])
+    _mark_sent(ItemRun, [pk for pk, *_ in items])
+    for pk, _, _ in phases:
+        send_to_broker(AttemptRef(pk, queue=queues[pk]))
+    for pk, phase_run_id, _, _ in items:
+        send_to_broker(AttemptRef(phase_run_id, item_run_id=pk, queue=queues[pk]))
     return len(phases) + len(items)
+
+
+def _fire_timers() -> int:
+    due = PhaseRun.objects.filter(
+        state=PhaseState.WAITING,
+        phase_type="wait",
+        next_run_at__lte=Now(),
+        instance__state=InstanceState.RUNNING,
+    ).values_list("pk", "instance_id")[:TIMER_BATCH]
+    fired = 0
+    for pk, instance_id in due:
+        try:
+            wait_elapsed(instance_id=instance_id, phase_run_id=pk)
+            fired += 1
+        except Exception:  # one broken row must not stop the others
+            logger.exception("timer of phase run #%s (instance %s) could not fire", pk, instance_id)
+    return fired
 
 
 def wait_elapsed(*, instance_id: object, phase_run_id: int) -> None:
@@ -77,42 +133,3 @@ def wait_elapsed(*, instance_id: object, phase_run_id: int) -> None:
         advancer = Advancer(instance, actor=TIMER, now=now, runs=runs)
         WAIT.elapsed(advancer, run, advancer.plan.phases[run.phase_id])
         advancer.run()
-
-
-def leases_reap() -> int:
-    """Turn attempts whose lease expired into `transient` failures ("worker lost") that follow the policy."""
-    reaped = 0
-    expired_phases = PhaseRun.objects.filter(state=PhaseState.ACTIVE, lease_expires_at__lt=Now()).values_list(
-        "pk", "instance_id", "lease_token"
-    )[:BATCH]
-    for pk, instance_id, token in expired_phases:
-        reaped += reap(instance_id=instance_id, model=PhaseRun, pk=pk, token=token)
-    expired_items = ItemRun.objects.filter(state=PhaseState.ACTIVE, lease_expires_at__lt=Now()).values_list(
-        "pk", "instance_id", "lease_token"
-    )[:BATCH]
-    for pk, instance_id, token in expired_items:
-        reaped += reap(instance_id=instance_id, model=ItemRun, pk=pk, token=token)
-    return reaped
-
-
-def reap(*, instance_id: object, model: type[PhaseRun] | type[ItemRun], pk: int, token: str | None) -> int:
-    with unit_of_work():
-        instance = lock_instance(instance_id)
-        runs = load_runs(instance)
-        run: PhaseRun | ItemRun = model.objects.get(pk=pk)
-        if isinstance(run, PhaseRun):
-            run = runs[run.phase_id]
-        now = db_now(instance)
-        # Re-check under the lock: the worker may have finished or heartbeated since the query above.
-        expired = run.lease_expires_at is not None and run.lease_expires_at < now
-        if run.state != PhaseState.ACTIVE or run.lease_token != token or not expired:
-            return 0
-        phase_run = run if isinstance(run, PhaseRun) else run.phase_run
-        phase_run = runs[phase_run.phase_id]
-        message = f"worker lost: the lease held by {run.lease_owner or 'a worker'} expired"
-        error = error_record(category="transient", message=message, at=now, attempt=run.attempt, lost=True)
-        advancer = Advancer(instance, actor=REAPER, now=now, runs=runs)
-        handle_attempt_failure(advancer, phase_run, run, error, lost=True)
-        advancer.run()
-        logger.warning("reaped %s #%s of instance %s: %s", model.__name__, pk, instance_id, message)
-        return 1

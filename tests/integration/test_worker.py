@@ -15,8 +15,9 @@ from django.conf import settings
 
 from engine.models import DeadLetter, GateResult, PhaseRun, Transition, WorkflowInstance
 from engine.runtime.dispatch import AttemptRef, send_to_broker
+from engine.runtime.reaper import leases_reap
 from engine.runtime.start import start_instance
-from engine.runtime.sweeps import due_work_dispatch, leases_reap
+from engine.runtime.sweeps import due_work_dispatch
 from engine.services.templates import template_load
 from tests.support.engine import publish, states, template
 from tests.support.worker import Worker, purge_broker, wait_for

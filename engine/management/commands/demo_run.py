@@ -1,7 +1,8 @@
-"""manage.py demo_run: the web server, a Celery worker and beat, together, until Ctrl-C."""
+"""manage.py demo_run: the web server, a Celery worker and beat, together, until Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -11,6 +12,18 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+# SIGTERM or Ctrl-C stops everything within this long: the children get SIGTERM, and whatever still runs
+# after STOP_GRACE seconds (a worker finishing a long activity) is killed; its lease brings the work back.
+STOP_GRACE = 6.0
+
+
+class Stop(Exception):
+    """SIGTERM arrived."""
+
+
+def _raise_stop(signum: int, frame: Any) -> None:
+    raise Stop
 
 
 class Command(BaseCommand):
@@ -24,40 +37,47 @@ class Command(BaseCommand):
     def handle(self, *args: Any, addr: str, **options: Any) -> None:
         python = sys.executable
         celery = [python, "-m", "celery", "-A", "config"]
-        queue = settings.CELERY_TASK_DEFAULT_QUEUE
+        # The demo's one worker takes the work and the sweeps; production runs a worker for each queue.
+        queues = f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.PHASEGATE_SWEEP_QUEUE}"
+        schedule = str(settings.VAR_DIR / "celerybeat-schedule")
         commands = {
-            "worker": [
-                *celery,
-                "worker",
-                "-B",
-                "-l",
-                "warning",
-                "-Q",
-                queue,
-                "-c",
-                "2",
-                "-s",
-                str(settings.VAR_DIR / "celerybeat-schedule"),
-            ],
+            "worker": [*celery, "worker", "-B", "-l", "warning", "-Q", queues, "-c", "2", "-s", schedule],
             "web": [python, "manage.py", "runserver", addr, "--noreload"],
         }
         env = {**os.environ, "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG", "1")}
-        processes = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
-        self.stdout.write(
-            f"\nPhasegate demo on http://{addr}/ — inbox at /inbox/, admin at /admin/ "
-            f"(users printed above; broker: {settings.CELERY_BROKER_URL}). Ctrl-C stops everything.\n"
-        )
+        previous = signal.signal(signal.SIGTERM, _raise_stop)
+        processes: dict[str, subprocess.Popen[bytes]] = {}
         try:
+            for name, command in commands.items():
+                # Each in its own process group, so stopping takes the worker's pool processes too.
+                processes[name] = subprocess.Popen(command, env=env, start_new_session=True)
+            self.stdout.write(
+                f"\nPhasegate demo on http://{addr}/ — inbox at /inbox/, admin at /admin/ "
+                f"(users printed above; broker: {settings.CELERY_BROKER_URL}). Ctrl-C stops everything.\n"
+            )
             while all(process.poll() is None for process in processes.values()):
-                time.sleep(0.5)
-        except KeyboardInterrupt:
+                time.sleep(0.2)
+        except (KeyboardInterrupt, Stop):
             pass
         finally:
-            for process in processes.values():
-                if process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-            for process in processes.values():
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
+            stop_all(list(processes.values()))
+            signal.signal(signal.SIGTERM, previous)
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each process group, wait up to STOP_GRACE seconds, then SIGKILL what is left."""
+    for process in processes:
+        _signal_group(process, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(deadline - time.monotonic(), 0.0))
+    for process in processes:
+        _signal_group(process, signal.SIGKILL)  # the group may outlive its leader (pool processes)
+        process.wait()
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
