@@ -246,6 +246,7 @@ CELERY_BEAT_SCHEDULE = {
     "deliver-outbox": {"task": "engine.tasks.outbox_deliver", "schedule": timedelta(seconds=5)},
     "deliver-webhooks": {"task": "engine.tasks.webhooks_deliver", "schedule": timedelta(seconds=5)},
     "fire-schedules": {"task": "engine.tasks.schedules_fire", "schedule": timedelta(seconds=10)},
+    "compensations-due": {"task": "engine.tasks.compensations_due", "schedule": timedelta(seconds=5)},
 }
 
 PHASEGATE = {

@@ -57,3 +57,18 @@ def schedules_fire() -> int:
     from engine.runtime.schedules import schedules_fire as fire
 
     return fire()
+
+
+@shared_task(name="engine.tasks.compensation_run", acks_late=True, ignore_result=True)
+def compensation_run(compensation_id: int) -> bool:
+    from engine.runtime.actors import Actor
+    from engine.runtime.compensation import compensation_run as run
+
+    return run(step_id=compensation_id, actor=Actor.worker())
+
+
+@shared_task(name="engine.tasks.compensations_due", ignore_result=True)
+def compensations_due() -> int:
+    from engine.runtime.compensation import compensations_due as sweep
+
+    return sweep()

@@ -6,6 +6,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from engine.api.views import (
+    compensations,
     dead_letters,
     instances,
     metrics,
@@ -51,6 +52,14 @@ urlpatterns = [
     path(INSTANCE + "suspend/", instances.InstanceSuspendView.as_view(), name="instance-suspend"),
     path(INSTANCE + "resume/", instances.InstanceResumeView.as_view(), name="instance-resume"),
     path(INSTANCE + "retry/", instances.InstanceRetryView.as_view(), name="instance-retry"),
+    path(
+        INSTANCE + "compensate/", compensations.InstanceCompensateView.as_view(), name="instance-compensate"
+    ),
+    path(
+        INSTANCE + "compensations/",
+        compensations.InstanceCompensationsView.as_view(),
+        name="instance-compensations",
+    ),
     path(INSTANCE + "signals/<str:name>/", signals.SignalView.as_view(), name="instance-signal"),
     path("signals/", signals.CorrelatedSignalView.as_view(), name="signal-correlated"),
     # phases: detail, human work, administrator overrides

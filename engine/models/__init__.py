@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.models.compensations import CompensationRun
 from engine.models.heartbeats import SweepHeartbeat
 from engine.models.instances import ItemRun, PhaseRun, WorkflowInstance
 from engine.models.records import Comment, DeadLetter, Event, GateResult, RoleAssignment, Transition
@@ -37,6 +38,7 @@ __all__ = [
     "UNFINISHED_INSTANCE_STATES",
     "UNFINISHED_PHASE_STATES",
     "Comment",
+    "CompensationRun",
     "DeadLetter",
     "DeadLetterState",
     "DeliveryState",

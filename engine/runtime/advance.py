@@ -214,3 +214,7 @@ class Advancer:
                 error=instance_error,
                 reason=f"{run.phase_id} failed: {error['message']}",
             )
+            if self.plan.compensate_on_failure and any(s.compensate for s in self.plan.phases.values()):
+                from engine.runtime.compensation import compensations_plan
+
+                compensations_plan(self, reason=f"{run.phase_id} failed: {error['message']}")

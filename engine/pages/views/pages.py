@@ -27,6 +27,7 @@ from engine.pages.views.common import engine_errors
 from engine.pages.waiting import waiting_reason
 from engine.paging import page_number
 from engine.runtime.actors import Actor
+from engine.runtime.compensation import compensations_of
 from engine.runtime.human import group_names, phase_complete, role_holders
 from engine.runtime.overrides import can_override_instances, can_override_phases
 from engine.runtime.plans import plan_for
@@ -136,6 +137,7 @@ def workflow_detail(request: HttpRequest, instance_id: Any) -> HttpResponse:
         "comment_form": CommentForm(),
         "now": now,
         "can_override": can_override_instances(request.user) or can_override_phases(request.user),
+        "compensations": compensations_of(instance_id=progress.instance.pk),
     }
     return render(request, "pages/workflow_detail.html", context)
 
