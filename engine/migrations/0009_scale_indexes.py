@@ -5,35 +5,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('engine', '0008_signals'),
+        ("engine", "0008_signals"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(condition=models.Q(('delivered_at__isnull', False)), fields=['delivered_at'], name='event_delivered'),
+            model_name="event",
+            index=models.Index(
+                condition=models.Q(("delivered_at__isnull", False)),
+                fields=["delivered_at"],
+                name="event_delivered",
+            ),
         ),
         migrations.AddIndex(
-            model_name='phaserun',
-            index=models.Index(fields=['phase_id'], name='phase_phase_id'),
+            model_name="phaserun",
+            index=models.Index(fields=["phase_id"], name="phase_phase_id"),
         ),
         migrations.AddIndex(
-            model_name='phaserun',
-            index=models.Index(condition=models.Q(('sla_status', ''), _negated=True), fields=['sla_status', 'instance'], name='phase_sla_instance'),
+            model_name="phaserun",
+            index=models.Index(
+                condition=models.Q(("sla_status", ""), _negated=True),
+                fields=["sla_status", "instance"],
+                name="phase_sla_instance",
+            ),
         ),
         migrations.AddIndex(
-            model_name='workflowinstance',
-            index=models.Index(fields=['created_at', 'id'], name='instance_created'),
+            model_name="workflowinstance",
+            index=models.Index(fields=["created_at", "id"], name="instance_created"),
         ),
         migrations.AddIndex(
-            model_name='workflowinstance',
-            index=models.Index(fields=['template', 'created_at', 'id'], name='instance_template_created'),
+            model_name="workflowinstance",
+            index=models.Index(fields=["template", "created_at", "id"], name="instance_template_created"),
         ),
         migrations.AddIndex(
-            model_name='workflowinstance',
-            index=models.Index(fields=['business_key'], name='instance_business_key'),
+            model_name="workflowinstance",
+            index=models.Index(fields=["business_key"], name="instance_business_key"),
         ),
     ]

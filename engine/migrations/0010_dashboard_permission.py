@@ -4,14 +4,16 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('engine', '0009_scale_indexes'),
+        ("engine", "0009_scale_indexes"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='sweepheartbeat',
-            options={'ordering': ['name'], 'permissions': [('view_dashboard', 'Can see the operations dashboard and /api/metrics/')]},
+            name="sweepheartbeat",
+            options={
+                "ordering": ["name"],
+                "permissions": [("view_dashboard", "Can see the operations dashboard and /api/metrics/")],
+            },
         ),
     ]

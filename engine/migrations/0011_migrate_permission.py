@@ -4,14 +4,25 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('engine', '0010_dashboard_permission'),
+        ("engine", "0010_dashboard_permission"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='workflowinstance',
-            options={'ordering': ['-created_at'], 'permissions': [('override_workflowinstance', 'Can override workflow instances (suspend, resume, cancel, retry)'), ('migrate_workflowinstance', 'Can move running workflow instances to another template version')]},
+            name="workflowinstance",
+            options={
+                "ordering": ["-created_at"],
+                "permissions": [
+                    (
+                        "override_workflowinstance",
+                        "Can override workflow instances (suspend, resume, cancel, retry)",
+                    ),
+                    (
+                        "migrate_workflowinstance",
+                        "Can move running workflow instances to another template version",
+                    ),
+                ],
+            },
         ),
     ]

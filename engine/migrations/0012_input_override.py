@@ -4,20 +4,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('engine', '0011_migrate_permission'),
+        ("engine", "0011_migrate_permission"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='itemrun',
-            name='input_override',
-            field=models.JSONField(blank=True, help_text="an operator's corrected input: used instead of the phase's mapping", null=True),
+            model_name="itemrun",
+            name="input_override",
+            field=models.JSONField(
+                blank=True,
+                help_text="an operator's corrected input: used instead of the phase's mapping",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='phaserun',
-            name='input_override',
-            field=models.JSONField(blank=True, help_text="an operator's corrected input: used instead of the phase's mapping", null=True),
+            model_name="phaserun",
+            name="input_override",
+            field=models.JSONField(
+                blank=True,
+                help_text="an operator's corrected input: used instead of the phase's mapping",
+                null=True,
+            ),
         ),
     ]
