@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("engine", "0012_input_override"),
+        ("engine", "0013_attempt_sent_at"),
     ]
 
     operations = [
