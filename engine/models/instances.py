@@ -100,6 +100,11 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
     def resume(self, *, at: datetime) -> None:
         self._end_suspension(at)
 
+    @transition(field="state", source=I.COMPLETED, target=I.RUNNING)
+    def reopen(self, *, at: datetime) -> None:
+        """A completed instance runs again for a piece of work replayed from the dead-letter queue."""
+        self.finished_at = None
+
     @transition(field="state", source=I.FAILED, target=I.RUNNING)
     def retry(self, *, at: datetime) -> None:
         self.finished_at, self.error = None, None
@@ -272,6 +277,12 @@ class PhaseRun(AttemptRun):
 
     def __str__(self) -> str:
         return f"{self.phase_id} ({self.state})"
+
+    @transition(field="state", source=S.COMPLETED, target=S.ACTIVE)
+    def replay_items(self) -> None:
+        """A completed map collects again: an item it tolerated as failed is replayed from the dead-letter
+        queue, and the map completes once more (with that item's result) when the item has finished."""
+        self.finished_at = None
 
     @transition(field="state", source=S.READY, target=S.ACTIVE)
     def open(self, *, at: datetime, due_at: datetime | None) -> None:

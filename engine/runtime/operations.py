@@ -111,12 +111,17 @@ def instance_retry(*, instance_id: Any, actor: Actor, reason: str) -> None:
         _redispatch_ready(adv)
 
 
-def rerun_instance(adv: Advancer, reason: str) -> None:
-    """A failed instance runs again (failed → running): a 409 when, since it failed, another instance
-    started with its business key and is still unfinished (the key is one unfinished instance's)."""
+def rerun_instance(
+    adv: Advancer, reason: str, *, transition: str = "retry", metadata: dict[str, Any] | None = None
+) -> None:
+    """A failed instance runs again (`retry`: failed → running; `reopen`: completed → running): a 409
+    when, since it finished, another instance started with its business key and is still unfinished (the
+    key is one unfinished instance's)."""
     try:
         with transaction.atomic():  # a savepoint: the constraint may refuse the save
-            apply_transition(adv.instance, "retry", actor=adv.actor, reason=reason, at=adv.now)
+            apply_transition(
+                adv.instance, transition, actor=adv.actor, reason=reason, at=adv.now, metadata=metadata
+            )
     except IntegrityError:
         instance = adv.instance
         holder = (
@@ -264,13 +269,28 @@ def dead_letter_retry(*, dead_letter_id: int, actor: Actor, reason: str) -> None
 
 
 def _retry_item(adv: Advancer, run: PhaseRun, item_run_id: int, reason: str) -> None:
+    """Run a failed map item again. A map that failed runs again; one that completed (the item's failure
+    was tolerated) collects again and completes once more with the item's result; a completed instance is
+    reopened for it. Each step is in the audit trail."""
     item = ItemRun.objects.get(pk=item_run_id)
     _require(item, "requeue", f"retry item {item.index} of {run.phase_id}")
+    if item.round != run.round:
+        raise TransitionRejected(f"item {item.index} belongs to an earlier round of {run.phase_id}")
     spec = adv.plan.phases[run.phase_id]
+    replayed = {"phase_id": run.phase_id, "item": item.index}
     if run.state == PhaseState.FAILED:
         revive(adv, reason, excluding=run.phase_id)
         apply_transition(run, "retry", actor=adv.actor, reason=reason)
         apply_transition(run, "open", actor=adv.actor, at=adv.now, due_at=None)
+    elif run.state == PhaseState.COMPLETED:
+        if adv.instance.state == InstanceState.COMPLETED:
+            rerun_instance(adv, reason, transition="reopen", metadata=replayed)
+        if adv.instance.state not in (InstanceState.RUNNING, InstanceState.SUSPENDED):
+            raise TransitionRejected(
+                f"cannot retry item {item.index} of {run.phase_id}: the instance is {adv.instance.state}",
+                state=adv.instance.state,
+            )
+        apply_transition(run, "replay_items", actor=adv.actor, reason=reason, metadata=replayed)
     apply_transition(item, "requeue", actor=adv.actor, reason=reason)
     items = list(ItemRun.objects.filter(phase_run=run, round=run.round).order_by("index"))
     adv.release_items(run, spec, items)
