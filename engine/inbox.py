@@ -13,10 +13,10 @@ from typing import Any
 
 from django.db.models import F, Q
 
+from engine.access import group_names
 from engine.definition.plan import PhasePlan, Plan
 from engine.models import InstanceState, PhaseRun, PhaseState, RoleAssignment, TemplateVersion, VersionState
 from engine.paging import Window, window
-from engine.runtime.human import group_names
 from engine.runtime.plans import plan_for
 
 INBOX_PAGE_SIZE = 50

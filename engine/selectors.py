@@ -3,9 +3,7 @@
 Data only: how a page draws or words it lives in `engine.pages`.
 
 Every read is a fixed number of queries whatever the number of instances or phases (the page tests count
-them). Visibility: staff see every instance; others see the instances they started, the instances of
-templates that declare a role named like one of their groups, and the instances that give them (or one of
-their groups) a role.
+them). Who sees which instance is `engine.access`'s rule.
 """
 
 from __future__ import annotations
@@ -17,49 +15,32 @@ from typing import Any
 
 from django.db.models import Case, Count, F, IntegerField, Max, Q, QuerySet, Value, When
 
+from engine.access import Work, instance_visible_q, require_view_instance, startable_roles_q
 from engine.definition.plan import PhasePlan, Plan
-from engine.errors import NotFound, PermissionDenied
+from engine.errors import NotFound
 from engine.inbox import Inbox, InboxItem, inbox_get
 from engine.models import (
     Comment,
+    CompensationRun,
     DeadLetter,
     GateResult,
     InstanceState,
     ItemRun,
     PhaseRun,
-    RoleAssignment,
     TemplateVersion,
     Transition,
+    VersionState,
     WorkflowInstance,
     WorkflowTemplate,
 )
 from engine.models.states import FINISHED_PHASE_STATES, OPEN_PHASE_STATES, SLA_ORDER, SLA_RANK
 from engine.paging import Window, window
-from engine.runtime.human import Work, can_view_instance, group_names
 from engine.runtime.plans import plan_for
 
 RANK_SLA = dict(enumerate(SLA_ORDER))
 
 
 # --- visibility -----------------------------------------------------------------------------------------
-
-
-def instance_visible_q(user: Any) -> Q | None:
-    """The filter for instances `user` may see, or None when they may see all of them."""
-    if user.is_staff and user.is_active:
-        return None
-    names = sorted(group_names(user))
-    assigned = RoleAssignment.objects.filter(Q(user=user) | Q(group__name__in=names)).values("instance_id")
-    visible = Q(started_by=user) | Q(pk__in=assigned)
-    if names:
-        # The versions first (a handful of rows), then the instances by version id: filtering instances on
-        # their version's JSON would read the definition once per instance.
-        version_ids = list(
-            TemplateVersion.objects.filter(definition__roles__has_any_keys=names).values_list("pk", flat=True)
-        )
-        if version_ids:
-            visible |= Q(version_id__in=version_ids)
-    return visible
 
 
 def instances_visible_to(user: Any) -> QuerySet[WorkflowInstance]:
@@ -78,8 +59,7 @@ def instance_for_user(*, user: Any, instance_id: Any) -> tuple[WorkflowInstance,
     if instance is None:
         raise NotFound(f"no instance {instance_id}")
     plan = plan_for(instance.version)
-    if not can_view_instance(user, instance, plan):
-        raise PermissionDenied("you may not see this instance")
+    require_view_instance(user, instance, plan)
     return instance, plan
 
 
@@ -151,6 +131,32 @@ def instance_page(queryset: QuerySet[WorkflowInstance], number: int, size: int) 
         instance.sla_rank = row.get("rank") or 0
         instance.open_runs = open_runs.get(instance.pk, [])
     return shown
+
+
+def startable_versions(*, user: Any) -> list[TemplateVersion]:
+    """The latest published version of each template `user` may start (`engine.access.may_start`)."""
+    versions = TemplateVersion.objects.filter(state=VersionState.PUBLISHED).select_related("template")
+    allowed = startable_roles_q(user)
+    if allowed is not None:
+        versions = versions.filter(allowed)
+    latest: dict[int, TemplateVersion] = {}
+    for version in versions.order_by("template__key", "-number"):
+        latest.setdefault(version.template_id, version)
+    return list(latest.values())
+
+
+def published_template_exists(*, key: str) -> bool:
+    return TemplateVersion.objects.filter(template__key=key, state=VersionState.PUBLISHED).exists()
+
+
+def version_plan(version: TemplateVersion) -> Plan:
+    """The compiled plan of a version (cached per process)."""
+    return plan_for(version)
+
+
+def instance_compensations(*, instance_id: Any) -> list[CompensationRun]:
+    """The compensation steps of an instance, in the order they run."""
+    return list(CompensationRun.objects.filter(instance_id=instance_id).order_by("order"))
 
 
 def template_choices() -> list[tuple[str, str]]:
@@ -356,7 +362,6 @@ def phase_detail_get(
 __all__ = [
     "RANK_SLA",
     "SLA_RANK",
-    "can_view_instance",
     "inbox_get",
     "instance_for_user",
     "instance_list",

@@ -1,9 +1,10 @@
 """The designer's views: the page, live validation, save, publish, edit-as-draft, export, import, compare.
 
-Every view is mounted by `WorkflowTemplateAdmin.get_urls()` inside `admin_site.admin_view`, which requires
-an active staff login and applies CSRF protection to every POST. Permissions are the template admin's:
-view permission opens the designer read-only; change permission edits, saves and publishes; add permission
-also creates new templates. The JSON endpoints answer `{"problems": [{path, code, message}]}` when a
+Every view is mounted by `designer.admin.DesignerTemplateAdmin.get_urls()` inside
+`admin_site.admin_view`, which requires an active staff login and applies CSRF protection to every POST.
+Permissions are the template admin's: view permission opens the designer read-only; change permission
+edits and saves; add permission also creates new templates. Publishing needs `engine.access.may_publish`,
+as at every other door. The JSON endpoints answer `{"problems": [{path, code, message}]}` when a
 document is refused, so the page can put each problem on its box and field.
 """
 
@@ -23,6 +24,7 @@ from django.views import View
 
 from designer.design import selectors
 from designer.design.forms import DraftSaveInput, TemplateImportForm
+from engine import access
 from engine.definition.problems import Problem
 from engine.definition.validation import MAX_BYTES
 from engine.errors import Conflict, EngineError, TemplateInvalid
@@ -111,6 +113,7 @@ class DesignerPageView(DesignerView):
         config = {
             "mode": "edit" if editable else "read",
             "canChange": self.can_change(request),
+            "canPublish": access.may_publish(request.user),
             "document": document,
             "problems": [p.as_dict() for p in template_services.template_validate(document)],
             "template": selectors.template_payload(template) if template else None,
@@ -175,7 +178,7 @@ class SaveView(DesignerView):
         except TemplateInvalid as exc:
             return problems_response(exc.problems, status=400, message="the draft was not saved")
         except Conflict as exc:
-            return error_response(exc.code, exc.message, status=409)
+            return error_response(exc.code, exc.message, status=exc.status)
         template = saved.version.template
         return JsonResponse(
             {
@@ -194,7 +197,7 @@ class PublishView(DesignerView):
     """POST: publish a draft, or refuse with every problem it has."""
 
     def post(self, request: HttpRequest, version_id: int) -> HttpResponse:
-        if not self.can_change(request):
+        if not self.can_change(request) or not access.may_publish(request.user):
             return error_response("permission_denied", "you may not publish templates", status=403)
         get_object_or_404(TemplateVersion, pk=version_id)
         try:
@@ -202,7 +205,7 @@ class PublishView(DesignerView):
         except TemplateInvalid as exc:
             return problems_response(exc.problems, status=400, message=f"not published: {exc.message}")
         except EngineError as exc:
-            return error_response(exc.code, exc.message, status=409)
+            return error_response(exc.code, exc.message, status=exc.status)
         return JsonResponse({"version": selectors.version_payload(version)})
 
 
@@ -218,7 +221,7 @@ class DraftFromView(DesignerView):
         except TemplateInvalid as exc:
             return problems_response(exc.problems, status=400)
         except EngineError as exc:
-            return error_response(exc.code, exc.message, status=409)
+            return error_response(exc.code, exc.message, status=exc.status)
         payload = selectors.version_payload(draft)
         return JsonResponse({"version": payload, "url": payload["urls"]["open"]})
 

@@ -1,6 +1,6 @@
 """Dead letters in the admin: retry or discard each (a reason is required), in bulk too, and retry after
 correcting the attempt's input or the instance's params (checked against their schemas, audited with
-before and after). Everything goes through `engine.runtime.incidents`; `engine.resolve_deadletter` is
+before and after). Everything goes through `engine.services.dead_letters`; `engine.resolve_deadletter` is
 needed."""
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from engine import access
 from engine.admin.common import pretty_json
 from engine.admin.instances import Override, OverrideAdminMixin, ReasonForm, _bulk_action
 from engine.models import DeadLetter
-from engine.runtime import incidents
+from engine.services import dead_letters as incidents
 
 JSON_AREA = {"rows": 10, "cols": 80, "class": "vLargeTextField pg-json-input"}
 
@@ -110,7 +111,7 @@ class DeadLetterAdmin(OverrideAdminMixin, admin.ModelAdmin):
     )
     fields = readonly_fields
     change_form_template = "admin/engine/overrides/change_form.html"
-    override_permission = incidents.RESOLVE_PERMISSION
+    override_allowed = staticmethod(access.may_resolve_dead_letters)
     override_table = DEAD_LETTER_ACTIONS
     actions = [_bulk_action(key, o.label) for key, o in DEAD_LETTER_ACTIONS.items() if o.bulk]
 

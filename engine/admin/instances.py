@@ -3,7 +3,7 @@
 Overrides are forms on an object's page (`…/override/<action>/`) and bulk actions on the lists (with an
 intermediate page for the reason). They need `engine.override_workflowinstance` (suspend, resume, cancel,
 retry an instance) or `engine.override_phaserun` (force-complete, skip, reassign, extend SLA, reopen,
-retry, edit data). They call `engine.runtime.overrides`, which records the administrator, the reason and
+retry, edit data). They call `engine.services.overrides`, which records the administrator, the reason and
 what changed; an override that races a worker or a person shows a message, never a 500. The audit trail is
 read-only.
 """
@@ -24,15 +24,15 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django_fsm import ConcurrentTransition, TransitionNotAllowed
+from django_fsm import can_proceed
 
+from engine import access, selectors
 from engine.admin.common import html_table, pretty_json
 from engine.admin.lists import BigTableAdmin, as_uuid, exact_search, recent_values_filter
 from engine.admin.migrations import migrate_instances
-from engine.errors import EngineError, FormInvalid
-from engine.models import PhaseRun, Transition, WorkflowInstance
-from engine.runtime import overrides
-from engine.runtime.plans import plan_for
+from engine.errors import FormInvalid, engine_error
+from engine.models import PhaseRun, PhaseState, Transition, WorkflowInstance
+from engine.services import overrides
 
 RACE_MESSAGE = "someone else changed it first (a worker or a person); reload and look again"
 
@@ -119,14 +119,14 @@ PHASE_OVERRIDES: dict[str, Override] = {
         "Complete the phase whatever it is doing; the phases after it start.",
         ForceCompleteForm,
         _phase_call(overrides.phase_force_complete, outcome="outcome", data="data"),
-        offered=lambda run: run.state in ("ready", "active", "waiting", "failed"),
+        offered=lambda run: can_proceed(run.force_complete),
     ),
     "skip": Override(
         "Skip",
         "Skip the phase; the phases after it run as if a choice had skipped it.",
         ReasonForm,
         _phase_call(overrides.phase_skip),
-        offered=lambda run: run.state in ("pending", "ready", "active", "waiting", "failed"),
+        offered=lambda run: can_proceed(run.skip),
     ),
     "reassign": Override(
         "Reassign",
@@ -134,7 +134,7 @@ PHASE_OVERRIDES: dict[str, Override] = {
         ReassignForm,
         _phase_call(overrides.phase_reassign, assignee="assignee"),
         bulk=False,
-        offered=lambda run: run.phase_type == "human" and run.state == "active",
+        offered=lambda run: run.is_open_human,
     ),
     "extend_sla": Override(
         "Extend SLA",
@@ -142,21 +142,21 @@ PHASE_OVERRIDES: dict[str, Override] = {
         ExtendSlaForm,
         _phase_call(overrides.phase_sla_extend, due_at="due_at"),
         bulk=False,
-        offered=lambda run: run.phase_type == "human" and run.state == "active",
+        offered=lambda run: run.is_open_human,
     ),
     "reopen": Override(
         "Reopen",
         "Reset the phase and every phase after it that had started; they run again. History stays.",
         ReasonForm,
         _phase_call(overrides.phase_reopen),
-        offered=lambda run: run.state != "pending",
+        offered=lambda run: can_proceed(run.reopen),
     ),
     "retry": Override(
         "Retry",
         "Run the failed phase again.",
         ReasonForm,
         _phase_call(overrides.phase_retry),
-        offered=lambda run: run.state == "failed",
+        offered=lambda run: can_proceed(run.retry),
     ),
     "edit_data": Override(
         "Edit submitted data",
@@ -164,7 +164,7 @@ PHASE_OVERRIDES: dict[str, Override] = {
         DataEditForm,
         _phase_call(overrides.phase_data_edit, data="data"),
         bulk=False,
-        offered=lambda run: run.phase_type == "human" and run.state == "completed",
+        offered=lambda run: run.phase_type == "human" and run.state == PhaseState.COMPLETED,
     ),
 }
 
@@ -174,28 +174,28 @@ INSTANCE_OVERRIDES: dict[str, Override] = {
         "Stop the instance: nothing new starts, and SLA time stops counting, until it is resumed.",
         ReasonForm,
         _instance_call(overrides.instance_suspend),
-        offered=lambda instance: instance.state == "running",
+        offered=lambda instance: can_proceed(instance.suspend),
     ),
     "resume": Override(
         "Resume",
         "Run the instance again; due times move out by the time it was suspended.",
         ReasonForm,
         _instance_call(overrides.instance_resume),
-        offered=lambda instance: instance.state == "suspended",
+        offered=lambda instance: can_proceed(instance.resume),
     ),
     "cancel": Override(
         "Cancel",
         "Cancel the instance and every phase that has not finished.",
         ReasonForm,
         _instance_call(overrides.instance_cancel),
-        offered=lambda instance: instance.state in ("created", "running", "suspended", "failed"),
+        offered=lambda instance: can_proceed(instance.cancel),
     ),
     "retry": Override(
         "Retry",
         "Run the failed phases of the failed instance again.",
         ReasonForm,
         _instance_call(overrides.instance_retry),
-        offered=lambda instance: instance.state == "failed",
+        offered=lambda instance: can_proceed(instance.retry),
     ),
 }
 
@@ -206,21 +206,22 @@ def _run_override(request: HttpRequest, override: Override, obj: Any, data: dict
         override.apply(obj, request.user, data)
     except FormInvalid:
         raise
-    except EngineError as exc:
-        return exc.message
-    except (ConcurrentTransition, TransitionNotAllowed):
-        return RACE_MESSAGE
+    except Exception as exc:
+        error = engine_error(exc)
+        if error is None:
+            raise
+        return RACE_MESSAGE if error.code == "concurrent_transition" else error.message
     return None
 
 
 class OverrideAdminMixin:
     """Override forms on the object page and bulk actions with a reason, for one model's admin."""
 
-    override_permission: str = ""
+    override_allowed: Callable[[Any], bool] = staticmethod(lambda user: False)
     override_table: dict[str, Override] = {}
 
     def has_override_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.is_active and request.user.has_perm(self.override_permission))
+        return type(self).override_allowed(request.user)
 
     def get_urls(self) -> list[Any]:
         info = self.model._meta.app_label, self.model._meta.model_name  # type: ignore[attr-defined]
@@ -246,7 +247,7 @@ class OverrideAdminMixin:
         if override is None:
             raise DjangoPermissionDenied("no such override")
         if not self.has_override_permission(request):
-            raise DjangoPermissionDenied("this override needs the permission " + self.override_permission)
+            raise DjangoPermissionDenied("this override needs an administrator's permission (engine.access)")
         obj = get_object_or_404(self.get_queryset(request), pk=object_id)  # type: ignore[attr-defined]
         status = 200
         if request.method == "POST":
@@ -410,7 +411,7 @@ class WorkflowInstanceAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin)
     exclude = ("params", "error")
     fields = readonly_fields
     change_form_template = "admin/engine/overrides/change_form.html"
-    override_permission = overrides.INSTANCE_PERMISSION
+    override_allowed = staticmethod(access.may_override_instances)
     override_table = INSTANCE_OVERRIDES
     actions = [
         *(_bulk_action(key, o.label) for key, o in INSTANCE_OVERRIDES.items() if o.bulk),
@@ -537,7 +538,7 @@ class PhaseRunAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin):
     )
     fields = readonly_fields
     change_form_template = "admin/engine/overrides/change_form.html"
-    override_permission = overrides.PHASE_PERMISSION
+    override_allowed = staticmethod(access.may_override_phases)
     override_table = PHASE_OVERRIDES
     actions = [_bulk_action(key, o.label) for key, o in PHASE_OVERRIDES.items() if o.bulk]
 
@@ -561,7 +562,7 @@ class PhaseRunAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin):
         return form
 
     def _outcomes(self, run: PhaseRun) -> tuple[str, ...]:
-        spec = plan_for(run.instance.version).phases.get(run.phase_id)
+        spec = selectors.version_plan(run.instance.version).phases.get(run.phase_id)
         return spec.outcomes if spec is not None and spec.type == "human" else ()
 
     def _initial(self, override: Override, run: PhaseRun) -> dict[str, Any]:

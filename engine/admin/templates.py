@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
+from engine import access
 from engine.admin.common import ReadOnlyInline, pretty_json
 from engine.errors import EngineError, TemplateInvalid
 from engine.models import TemplateVersion, WorkflowTemplate
@@ -99,10 +100,10 @@ class TemplateVersionAdmin(admin.ModelAdmin):
         return pretty_json(obj.definition)
 
     def has_publish_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("engine.publish_templateversion")
+        return access.may_publish(request.user)
 
     def has_retire_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("engine.retire_templateversion")
+        return access.may_retire(request.user)
 
     @admin.action(description="Publish selected drafts", permissions=["publish"])
     def publish_versions(self, request: HttpRequest, queryset: Any) -> None:

@@ -278,6 +278,11 @@ class PhaseRun(AttemptRun):
     def __str__(self) -> str:
         return f"{self.phase_id} ({self.state})"
 
+    @property
+    def is_open_human(self) -> bool:
+        """A human phase open for work: the one state people act in (claim, complete, reassign)."""
+        return self.phase_type == "human" and self.state == S.ACTIVE
+
     @transition(field="state", source=S.COMPLETED, target=S.ACTIVE)
     def replay_items(self) -> None:
         """A completed map collects again: an item it tolerated as failed is replayed from the dead-letter

@@ -1,10 +1,8 @@
 """Human work as services: claim, release, assign, complete (with rework through `on_outcome`), comment.
 
-Roles: a template's role key is a Django group of the same name, and an instance can also give a role to a
-particular user or group (`RoleAssignment`). Only a holder of one of a phase's roles may claim or complete
-it (and whoever an administrator handed the phase to may complete it). Assigning is for a manager role
-(a role key `manager` or ending in `_manager`) or an administrator (`engine.override_phaserun`). Staff
-have no other way around roles: the overrides in `engine.runtime.overrides` do that, with a reason.
+Who may do which of these is decided by `engine.access` (roles, `Work`); the services here ask it under
+the instance's lock. Interfaces reach them through `engine.services`. Staff have no way around roles but
+the overrides (`engine.services.overrides`), which need a permission and a reason.
 
 Every service locks the instance (`operations.locked`), re-reads the phase after the lock and only then
 checks permissions and state, so two people acting at once cannot both succeed: the second gets Conflict
@@ -13,141 +11,25 @@ checks permissions and state, so two people acting at once cannot both succeed: 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.db.models import Q
 from jsonschema import Draft202012Validator, FormatChecker
 
-from engine.definition.plan import PhasePlan, Plan
-from engine.errors import Conflict, FormInvalid, NotFound, PermissionDenied, TransitionRejected
-from engine.models import Comment, InstanceState, PhaseRun, PhaseState, RoleAssignment, WorkflowInstance
+from engine.access import Work, require_view_instance
+from engine.definition.plan import PhasePlan
+from engine.errors import Conflict, FormInvalid, NotFound, TransitionRejected
+from engine.models import Comment, InstanceState, PhaseRun, PhaseState
 from engine.runtime.actors import Actor
 from engine.runtime.advance import Advancer
 from engine.runtime.journal import record
 from engine.runtime.kinds.human import HUMAN
 from engine.runtime.operations import locked
+from engine.runtime.sla import sla_prime
 
-OVERRIDE_PHASE_PERMISSION = "engine.override_phaserun"
 MAX_COMMENT = 10_000
-
-# --- roles --------------------------------------------------------------------------------------------
-
-
-def is_manager_role(role: str) -> bool:
-    """Whether a role key names a manager, who may assign and reassign phases of its template."""
-    return role == "manager" or role.endswith("_manager")
-
-
-def group_names(user: Any) -> frozenset[str]:
-    """The names of the user's groups, read once per user object (one query)."""
-    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
-        return frozenset()
-    cached = getattr(user, "_phasegate_groups", None)
-    if cached is None:
-        cached = frozenset(user.groups.values_list("name", flat=True))
-        user._phasegate_groups = cached
-    return cached
-
-
-def assigned_roles(user: Any, instance_ids: Iterable[Any]) -> dict[Any, set[str]]:
-    """Roles given on particular instances to the user or one of their groups: {instance_id: {role}}."""
-    ids = list(instance_ids)
-    if not ids or user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
-        return {}
-    holder = Q(user=user) | Q(group__name__in=group_names(user))
-    found: dict[Any, set[str]] = {}
-    for instance_id, role in RoleAssignment.objects.filter(holder, instance_id__in=ids).values_list(
-        "instance_id", "role"
-    ):
-        found.setdefault(instance_id, set()).add(role)
-    return found
-
-
-def user_roles(user: Any, instance: WorkflowInstance, plan: Plan) -> frozenset[str]:
-    """The roles of `plan` that `user` holds on `instance`: by group name, or assigned on the instance."""
-    held = set(group_names(user)) | assigned_roles(user, [instance.pk]).get(instance.pk, set())
-    return frozenset(role for role in held if role in plan.roles)
-
-
-def role_holders(instance: WorkflowInstance, roles: Iterable[str]) -> list[Any]:
-    """Active users who hold one of `roles` on `instance` (group members and instance assignments)."""
-    from django.contrib.auth import get_user_model
-
-    wanted = list(roles)
-    if not wanted:
-        return []
-    assigned = RoleAssignment.objects.filter(instance=instance, role__in=wanted)
-    holds = (
-        Q(groups__name__in=wanted)
-        | Q(pk__in=assigned.filter(user__isnull=False).values("user_id"))
-        | Q(groups__in=assigned.filter(group__isnull=False).values("group_id"))
-    )
-    return list(get_user_model().objects.filter(holds, is_active=True).distinct().order_by("username"))
-
-
-def can_view_instance(user: Any, instance: WorkflowInstance, plan: Plan) -> bool:
-    """Staff, the starter, holders of any role of the template, and holders of a role on the instance."""
-    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    if user.is_staff or (instance.started_by_id is not None and instance.started_by_id == user.pk):
-        return True
-    if group_names(user) & set(plan.roles):
-        return True
-    return bool(assigned_roles(user, [instance.pk]))
-
-
-def is_administrator(user: Any) -> bool:
-    return bool(user is not None and user.is_active and user.has_perm(OVERRIDE_PHASE_PERMISSION))
-
-
-@dataclass(frozen=True)
-class Work:
-    """What one user may do on one instance: the roles they hold there and whether they administer phases."""
-
-    user: Any
-    roles: frozenset[str]
-    administrator: bool = False
-
-    @classmethod
-    def of(cls, user: Any, instance: WorkflowInstance, plan: Plan) -> Work:
-        return cls(user=user, roles=user_roles(user, instance, plan), administrator=is_administrator(user))
-
-    def holds(self, spec: PhasePlan) -> bool:
-        return bool(self.roles & set(spec.roles))
-
-    @property
-    def manages(self) -> bool:
-        return self.administrator or any(is_manager_role(role) for role in self.roles)
-
-    def is_holder(self, run: PhaseRun) -> bool:
-        return run.assignee_id is not None and run.assignee_id == self.user.pk
-
-    # Predicates for pages: they say which buttons to show; the services below decide for real.
-    def can_claim(self, run: PhaseRun, spec: PhasePlan) -> bool:
-        return _is_open_human(run, spec) and self.holds(spec) and run.assignee_id is None
-
-    def can_complete(self, run: PhaseRun, spec: PhasePlan) -> bool:
-        if not _is_open_human(run, spec):
-            return False
-        return self.is_holder(run) or (self.holds(spec) and run.assignee_id is None)
-
-    def can_release(self, run: PhaseRun, spec: PhasePlan) -> bool:
-        return (
-            _is_open_human(run, spec)
-            and run.assignee_id is not None
-            and (self.is_holder(run) or self.manages)
-        )
-
-    def can_assign(self, run: PhaseRun, spec: PhasePlan) -> bool:
-        return _is_open_human(run, spec) and self.manages
-
-
-def _is_open_human(run: PhaseRun, spec: PhasePlan) -> bool:
-    return spec.type == "human" and run.state == PhaseState.ACTIVE
 
 
 # --- form data ----------------------------------------------------------------------------------------
@@ -217,15 +99,6 @@ def _open_phase(adv: Advancer, phase_id: str) -> tuple[PhaseRun, PhasePlan]:
     return run, adv.plan.phases[phase_id]
 
 
-def _require_work(work: Work, run: PhaseRun, spec: PhasePlan, action: str) -> None:
-    if not work.holds(spec):
-        roles = ", ".join(spec.roles)
-        raise PermissionDenied(
-            f"{work.user.get_username()} may not {action} {run.phase_id}: it needs the role {roles}",
-            roles=list(spec.roles),
-        )
-
-
 def _require_open(adv: Advancer, run: PhaseRun, spec: PhasePlan, action: str) -> None:
     if spec.type != "human":
         raise TransitionRejected(
@@ -280,7 +153,7 @@ def phase_claim(*, instance_id: Any, phase_id: str, user: Any) -> PhaseRun:
     actor = Actor.of(user)
     with locked(instance_id, actor) as adv:
         run, spec = _open_phase(adv, phase_id)
-        _require_work(Work.of(user, adv.instance, adv.plan), run, spec, "claim")
+        Work.of(user, adv.instance, adv.plan).require_role(run, spec, "claim")
         _require_open(adv, run, spec, "claim")
         if run.assignee_id == user.pk:
             return run
@@ -297,7 +170,7 @@ def phase_release(*, instance_id: Any, phase_id: str, user: Any, reason: str = "
         run, spec = _open_phase(adv, phase_id)
         work = Work.of(user, adv.instance, adv.plan)
         if not work.manages:
-            _require_work(work, run, spec, "release")
+            work.require_role(run, spec, "release")
             if run.assignee_id not in (None, user.pk):
                 raise _held_elsewhere(run, user)
         _require_open(adv, run, spec, "release")
@@ -319,10 +192,7 @@ def phase_assign(
     with locked(instance_id, actor) as adv:
         run, spec = _open_phase(adv, phase_id)
         work = Work.of(user, adv.instance, adv.plan)
-        if not work.manages:
-            raise PermissionDenied(
-                f"{user.get_username()} may not assign {phase_id}: it takes a manager or an administrator"
-            )
+        work.require_manager(run, "assign")
         _require_open(adv, run, spec, "assign")
         if assignee is not None and not Work.of(assignee, adv.instance, adv.plan).holds(spec):
             raise _invalid(
@@ -358,7 +228,7 @@ def phase_complete(
         run, spec = _open_phase(adv, phase_id)
         work = Work.of(user, adv.instance, adv.plan)
         if not work.is_holder(run):  # an administrator may have handed it to someone without the role
-            _require_work(work, run, spec, "complete")
+            work.require_role(run, spec, "complete")
         _require_open(adv, run, spec, "complete")
         if run.assignee_id not in (None, user.pk):
             raise _held_elsewhere(run, user)
@@ -386,8 +256,6 @@ def outcome_for(spec: PhasePlan, outcome: str | None) -> str:
 
 def _advance_and_prime(adv: Advancer) -> None:
     """Open what became ready now (the lock's exit would too) and give new phases their at-risk time."""
-    from engine.runtime.sla import sla_prime
-
     adv.run()
     sla_prime(active_human_runs(adv), adv.plan)
 
@@ -410,8 +278,7 @@ def comment_add(*, instance_id: Any, user: Any, body: str, phase_id: str | None 
         raise _invalid({"body": [f"Keep it under {MAX_COMMENT} characters."]}, "the comment")
     actor = Actor.of(user)
     with locked(instance_id, actor) as adv:
-        if not can_view_instance(user, adv.instance, adv.plan):
-            raise PermissionDenied(f"{user.get_username()} may not see this instance")
+        require_view_instance(user, adv.instance, adv.plan)
         run = None
         if phase_id:
             run, _ = _open_phase(adv, phase_id)

@@ -64,7 +64,7 @@ def _phase(advancer: Advancer, phase_id: str) -> PhaseRun:
 # --- instance operations --------------------------------------------------------------------------------
 
 
-def instance_cancel(*, instance_id: Any, actor: Actor, reason: str) -> None:
+def cancel_instance(*, instance_id: Any, actor: Actor, reason: str) -> None:
     with locked(instance_id, actor) as adv:
         _require(adv.instance, "cancel", "cancel the instance")
         apply_transition(adv.instance, "cancel", actor=actor, reason=reason, at=adv.now)
@@ -81,14 +81,14 @@ def cancel_items(adv: Advancer, run: PhaseRun, reason: str) -> None:
         apply_transition(item, "cancel", actor=adv.actor, reason=reason, at=adv.now)
 
 
-def instance_suspend(*, instance_id: Any, actor: Actor, reason: str) -> None:
+def suspend_instance(*, instance_id: Any, actor: Actor, reason: str) -> None:
     """Stop dispatching; attempts already running finish, nothing new starts until resume."""
     with locked(instance_id, actor) as adv:
         _require(adv.instance, "suspend", "suspend the instance")
         apply_transition(adv.instance, "suspend", actor=actor, reason=reason, at=adv.now)
 
 
-def instance_resume(*, instance_id: Any, actor: Actor, reason: str) -> None:
+def resume_instance(*, instance_id: Any, actor: Actor, reason: str) -> None:
     """Run again: phases whose failure suspended the instance are retried, ready attempts are sent again,
     and open phases' due times move out by the time spent suspended."""
     with locked(instance_id, actor) as adv:
@@ -101,7 +101,7 @@ def instance_resume(*, instance_id: Any, actor: Actor, reason: str) -> None:
     sla_refresh(instance_id=instance_id, now=timezone.now())
 
 
-def instance_retry(*, instance_id: Any, actor: Actor, reason: str) -> None:
+def retry_instance(*, instance_id: Any, actor: Actor, reason: str) -> None:
     """A failed instance runs its failed phases again."""
     with locked(instance_id, actor) as adv:
         _require(adv.instance, "retry", "retry the instance")
@@ -188,7 +188,7 @@ def close_dead_letters(
 # --- phase operations -----------------------------------------------------------------------------------
 
 
-def phase_retry(*, instance_id: Any, phase_id: str, actor: Actor, reason: str) -> None:
+def retry_failed_phase(*, instance_id: Any, phase_id: str, actor: Actor, reason: str) -> None:
     """Run a failed phase again; a failed instance goes back to running."""
     with locked(instance_id, actor) as adv:
         run = _phase(adv, phase_id)
@@ -197,7 +197,7 @@ def phase_retry(*, instance_id: Any, phase_id: str, actor: Actor, reason: str) -
         _retry_phase(adv, run, reason)
 
 
-def phase_skip(*, instance_id: Any, phase_id: str, actor: Actor, reason: str) -> None:
+def skip_phase(*, instance_id: Any, phase_id: str, actor: Actor, reason: str) -> None:
     """Skip a phase; the phases after it run as if it had been skipped by a choice."""
     with locked(instance_id, actor) as adv:
         run = _phase(adv, phase_id)
@@ -232,7 +232,7 @@ def reopen_phases(adv: Advancer, target: str, *, reason: str) -> list[str]:
     return list(reset)
 
 
-def phase_reopen(*, instance_id: Any, phase_id: str, actor: Actor, reason: str) -> list[str]:
+def reopen_phase(*, instance_id: Any, phase_id: str, actor: Actor, reason: str) -> list[str]:
     with locked(instance_id, actor) as adv:
         run = _phase(adv, phase_id)
         if adv.instance.state not in (InstanceState.RUNNING, InstanceState.SUSPENDED, InstanceState.FAILED):
@@ -250,7 +250,7 @@ def phase_reopen(*, instance_id: Any, phase_id: str, actor: Actor, reason: str) 
 # --- dead letters ---------------------------------------------------------------------------------------
 
 
-def dead_letter_retry(*, dead_letter_id: int, actor: Actor, reason: str) -> None:
+def retry_dead_letter(*, dead_letter_id: int, actor: Actor, reason: str) -> None:
     letter = DeadLetter.objects.filter(pk=dead_letter_id).first()
     if letter is None:
         raise NotFound(f"no dead letter {dead_letter_id}")
@@ -296,7 +296,7 @@ def _retry_item(adv: Advancer, run: PhaseRun, item_run_id: int, reason: str) -> 
     adv.release_items(run, spec, items)
 
 
-def dead_letter_discard(*, dead_letter_id: int, actor: Actor, reason: str) -> None:
+def discard_dead_letter(*, dead_letter_id: int, actor: Actor, reason: str) -> None:
     with unit_of_work():
         letter = DeadLetter.objects.select_for_update().filter(pk=dead_letter_id).first()
         if letter is None:

@@ -180,7 +180,7 @@ def schedule_fire(*, schedule_id: int, now: datetime) -> ScheduleRun | None:
 
 
 def _start_for_tick(schedule: Schedule, run: ScheduleRun) -> None:
-    from engine.runtime.operations import instance_cancel
+    from engine.runtime.operations import cancel_instance
     from engine.runtime.start import start_instance
 
     actor = Actor.system(f"schedule:{schedule.name}")
@@ -201,7 +201,7 @@ def _start_for_tick(schedule: Schedule, run: ScheduleRun) -> None:
                         reason = (
                             f"schedule {schedule.name}: the tick of {run.tick:%Y-%m-%d %H:%M} UTC replaces it"
                         )
-                        instance_cancel(instance_id=instance_id, actor=actor, reason=reason)
+                        cancel_instance(instance_id=instance_id, actor=actor, reason=reason)
                 instance = start_instance(
                     schedule.template.key,
                     params=tick_params(schedule, run.tick),

@@ -27,6 +27,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 
+from engine.access import role_holders
 from engine.definition.calendar import BusinessCalendar
 from engine.definition.plan import Plan, SlaPolicy
 from engine.models import (
@@ -381,8 +382,6 @@ def _escalate(now: datetime) -> int:
 
 def _escalate_one(run: PhaseRun, now: datetime) -> int:
     """Mark escalated and send the mail in one savepoint: a failed send is tried again next sweep."""
-    from engine.runtime.human import role_holders
-
     plan = plan_for(run.instance.version)
     spec = plan.phases[run.phase_id]
     assert spec.sla is not None

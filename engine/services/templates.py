@@ -12,6 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Max
 
+from engine import access
 from engine.activities import activity_names
 from engine.definition.canonical import checksum
 from engine.definition.composition import calls
@@ -103,7 +104,12 @@ def template_draft_save(
 
 
 def template_version_publish(*, version_id: int, user: Any = None) -> TemplateVersion:
-    """Publish a draft after validating it again; refuse it with every problem if it is invalid."""
+    """Publish a draft after validating it again; refuse it with every problem if it is invalid.
+
+    `user` must be allowed to publish (`engine.access.may_publish`); None is the engine itself (files).
+    """
+    if user is not None:
+        access.require_publish(user)
     with transaction.atomic():
         version = TemplateVersion.objects.select_for_update().select_related("template").get(pk=version_id)
         if version.state != VersionState.DRAFT:
@@ -122,6 +128,8 @@ def template_version_publish(*, version_id: int, user: Any = None) -> TemplateVe
 
 def template_version_retire(*, version_id: int, user: Any = None) -> TemplateVersion:
     """Retire a published version: it starts no new instances; running ones go on."""
+    if user is not None:
+        access.require_retire(user)
     with transaction.atomic():
         version = TemplateVersion.objects.select_for_update().get(pk=version_id)
         if version.state != VersionState.PUBLISHED:

@@ -11,7 +11,7 @@ from engine.runtime.start import start_instance
 from engine.services.templates import template_load
 from tests.e2e.conftest import login
 from tests.factories import UserFactory
-from tests.integration.test_human_helpers import dt_document
+from tests.support.human import dt_document
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -13,7 +13,7 @@ from engine.runtime.start import start_instance
 from engine.services.templates import template_load
 from fixtures.demo_users import DEFAULT_PASSWORD, ensure_demo_users
 from tests.e2e.conftest import login
-from tests.integration.test_human_helpers import PLAN_URL, dt_document
+from tests.support.human import PLAN_URL, dt_document
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

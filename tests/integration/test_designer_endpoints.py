@@ -62,6 +62,7 @@ def editor():
         "view_workflowtemplate",
         "view_templateversion",
         "change_templateversion",
+        "publish_templateversion",
     )
 
 
@@ -323,6 +324,19 @@ def test_publish_is_refused_with_every_problem_of_the_draft(editor):
     assert body["code"] == "template_invalid"
     assert body["problems"] == [p.as_dict() for p in template_validate(document)]
     assert {p["code"] for p in body["problems"]} == {"unknown_role", "unknown_phase"}
+    draft.refresh_from_db()
+    assert draft.state == VersionState.DRAFT
+
+
+def test_publish_needs_the_publish_permission_not_only_the_templates_change_permission():
+    """The defect: the designer once let anyone who may edit a template publish it."""
+    changer = staff("change_workflowtemplate", "view_workflowtemplate", "view_templateversion")
+    draft = template_draft_save(document=valid_document()).version
+
+    response = post_json(client_for(changer), publish_url(draft), {})
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
     draft.refresh_from_db()
     assert draft.state == VersionState.DRAFT
 

@@ -35,7 +35,7 @@ def two_steps(fail_times: int = 0, **first: object) -> None:
 def test_cancel_cancels_the_instance_and_its_open_phases(broker):
     two_steps()
     instance = start_instance("ops", {})
-    operations.instance_cancel(instance_id=instance.pk, actor=ADMIN, reason="wrong week")
+    operations.cancel_instance(instance_id=instance.pk, actor=ADMIN, reason="wrong week")
     assert reload(instance).state == "cancelled"
     assert states(instance) == {"first": "cancelled", "second": "cancelled"}
     broker.drain()  # the message already sent finds nothing to do
@@ -47,10 +47,10 @@ def test_cancel_cancels_the_instance_and_its_open_phases(broker):
 def test_nothing_is_dispatched_while_suspended_and_resume_sends_it_again(broker):
     two_steps()
     instance = start_instance("ops", {})
-    operations.instance_suspend(instance_id=instance.pk, actor=ADMIN, reason="maintenance")
+    operations.suspend_instance(instance_id=instance.pk, actor=ADMIN, reason="maintenance")
     broker.drain()
     assert states(instance)["first"] == "ready"
-    operations.instance_resume(instance_id=instance.pk, actor=ADMIN, reason="done")
+    operations.resume_instance(instance_id=instance.pk, actor=ADMIN, reason="done")
     broker.drain()
     assert reload(instance).state == "completed"
 
@@ -60,7 +60,7 @@ def test_suspend_of_a_finished_instance_is_rejected(broker):
     instance = start_instance("ops", {})
     broker.drain()
     with pytest.raises(TransitionRejected):
-        operations.instance_suspend(instance_id=instance.pk, actor=ADMIN, reason="late")
+        operations.suspend_instance(instance_id=instance.pk, actor=ADMIN, reason="late")
 
 
 def test_retry_of_a_failed_instance_runs_its_failed_phases_again(broker):
@@ -68,7 +68,7 @@ def test_retry_of_a_failed_instance_runs_its_failed_phases_again(broker):
     instance = start_instance("ops", {})
     broker.drain()
     assert reload(instance).state == "failed"
-    operations.instance_retry(instance_id=instance.pk, actor=ADMIN, reason="upstream fixed")
+    operations.retry_instance(instance_id=instance.pk, actor=ADMIN, reason="upstream fixed")
     broker.drain()
     assert reload(instance).state == "completed"
     assert DeadLetter.objects.get(instance=instance).state == "retried"
@@ -78,7 +78,7 @@ def test_skip_of_the_failed_phase_lets_the_instance_go_on(broker):
     two_steps(fail_times=5)
     instance = start_instance("ops", {})
     broker.drain()
-    operations.phase_skip(
+    operations.skip_phase(
         instance_id=instance.pk, phase_id="first", actor=ADMIN, reason="not needed this week"
     )
     broker.drain()
@@ -98,7 +98,7 @@ def test_reopen_of_a_running_instance(broker):
     instance = start_instance("reo", {})
     broker.drain()
     assert states(instance) == {"a": "completed", "b": "completed", "hold": "waiting"}
-    reset = operations.phase_reopen(instance_id=instance.pk, phase_id="a", actor=ADMIN, reason="redo")
+    reset = operations.reopen_phase(instance_id=instance.pk, phase_id="a", actor=ADMIN, reason="redo")
     assert reset == ["a", "b", "hold"]
     assert states(instance) == {"a": "ready", "b": "pending", "hold": "pending"}
     broker.drain()
@@ -113,7 +113,7 @@ def test_completed_instance_cannot_be_reopened(broker):
     instance = start_instance("ops", {})
     broker.drain()
     with pytest.raises(TransitionRejected):
-        operations.phase_reopen(instance_id=instance.pk, phase_id="first", actor=ADMIN, reason="x")
+        operations.reopen_phase(instance_id=instance.pk, phase_id="first", actor=ADMIN, reason="x")
 
 
 def test_dead_letter_retry_runs_the_phase_again(broker):
@@ -121,13 +121,13 @@ def test_dead_letter_retry_runs_the_phase_again(broker):
     instance = start_instance("ops", {})
     broker.drain()
     letter = DeadLetter.objects.get(instance=instance)
-    operations.dead_letter_retry(dead_letter_id=letter.pk, actor=ADMIN, reason="try again")
+    operations.retry_dead_letter(dead_letter_id=letter.pk, actor=ADMIN, reason="try again")
     broker.drain()
     assert reload(instance).state == "completed"
     letter.refresh_from_db()
     assert (letter.state, letter.resolution_reason) == ("retried", "try again")
     with pytest.raises(TransitionRejected):
-        operations.dead_letter_retry(dead_letter_id=letter.pk, actor=ADMIN, reason="again")
+        operations.retry_dead_letter(dead_letter_id=letter.pk, actor=ADMIN, reason="again")
 
 
 def test_dead_letter_discard_keeps_the_instance_as_it_is(broker):
@@ -135,7 +135,7 @@ def test_dead_letter_discard_keeps_the_instance_as_it_is(broker):
     instance = start_instance("ops", {})
     broker.drain()
     letter = DeadLetter.objects.get(instance=instance)
-    operations.dead_letter_discard(dead_letter_id=letter.pk, actor=ADMIN, reason="known bad file")
+    operations.discard_dead_letter(dead_letter_id=letter.pk, actor=ADMIN, reason="known bad file")
     letter.refresh_from_db()
     assert letter.state == "discarded"
     assert reload(instance).state == "failed"
@@ -159,7 +159,7 @@ def test_dead_letter_retry_of_a_map_item_runs_only_that_item(broker):
     broker.drain()
     assert reload(instance).state == "failed"
     letter = DeadLetter.objects.get(instance=instance)
-    operations.dead_letter_retry(dead_letter_id=letter.pk, actor=ADMIN, reason="flake")
+    operations.retry_dead_letter(dead_letter_id=letter.pk, actor=ADMIN, reason="flake")
     broker.drain()
     assert reload(instance).state == "completed"
     claims = [

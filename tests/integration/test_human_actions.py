@@ -1,6 +1,6 @@
 """Human work through the services: claim, release, assign, complete with form data, rework, comment."""
 
-# ruff: noqa: F811  (pytest fixtures imported from test_human_helpers are parameters here)
+# ruff: noqa: F811  (pytest fixtures imported from tests.support.human are parameters here)
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from engine.errors import Conflict, FormInvalid, PermissionDenied, TransitionRejected
 from engine.models import Comment, Event, PhaseState, RoleAssignment, SlaStatus, Transition
 from engine.runtime import human
-from tests.integration.test_human_helpers import (  # noqa: F401  (fixtures)
+from tests.support.human import (  # noqa: F401  (fixtures)
     PLAN_URL,
     db_clock,
     dt_testing,
@@ -203,7 +203,7 @@ def test_the_whole_data_testing_cycle_runs_to_completion(dt_testing, people):
 
 def test_nothing_can_be_done_on_a_suspended_instance(dt_testing, people):
     from engine.runtime.actors import Actor
-    from engine.runtime.operations import instance_suspend
+    from engine.runtime.operations import suspend_instance as instance_suspend
 
     instance = start()
     instance_suspend(instance_id=instance.pk, actor=Actor.of(people["admin"]), reason="audit")

@@ -5,7 +5,7 @@ role assignment on this instance only. Staff and superusers get no way around ro
 the overrides, which have their own tests).
 """
 
-# ruff: noqa: F811  (pytest fixtures imported from test_human_helpers are parameters here)
+# ruff: noqa: F811  (pytest fixtures imported from tests.support.human are parameters here)
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from django.urls import reverse
 
 from engine.errors import Conflict, PermissionDenied
 from engine.models import RoleAssignment
-from engine.runtime import human, overrides
-from tests.integration.test_human_helpers import (  # noqa: F401  (fixtures)
+from engine.runtime import human
+from engine.services import overrides
+from tests.support.human import (  # noqa: F401  (fixtures)
     PLAN_URL,
     dt_testing,
     fast_passwords,

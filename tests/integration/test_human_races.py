@@ -5,7 +5,7 @@ joined with a timeout. On PostgreSQL the instance row lock serialises them; on S
 transactions do.
 """
 
-# ruff: noqa: F811  (pytest fixtures imported from test_human_helpers are parameters here)
+# ruff: noqa: F811  (pytest fixtures imported from tests.support.human are parameters here)
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from django.db import connection
 from engine.errors import Conflict, TransitionRejected
 from engine.models import Transition
 from engine.runtime import human
-from tests.integration.test_human_helpers import (  # noqa: F401  (fixtures)
+from tests.support.human import (  # noqa: F401  (fixtures)
     PLAN_URL,
     dt_testing,
     fast_passwords,

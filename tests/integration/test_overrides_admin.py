@@ -1,6 +1,6 @@
 """Overrides in the Django admin: forms with a reason, bulk actions, permissions, races shown as messages."""
 
-# ruff: noqa: F811  (pytest fixtures imported from test_human_helpers are parameters here)
+# ruff: noqa: F811  (pytest fixtures imported from tests.support.human are parameters here)
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from engine.models import InstanceState, Transition
 from engine.runtime import human
-from tests.integration.test_human_helpers import (  # noqa: F401  (fixtures)
+from tests.support.human import (  # noqa: F401  (fixtures)
     PLAN_URL,
     dt_testing,
     fast_passwords,

@@ -1,7 +1,7 @@
 """Administrator overrides as services: a permission and a reason each, the administrator as actor, and
 what changed before and after in the audit trail."""
 
-# ruff: noqa: F811  (pytest fixtures imported from test_human_helpers are parameters here)
+# ruff: noqa: F811  (pytest fixtures imported from tests.support.human are parameters here)
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from engine.errors import FormInvalid, PermissionDenied, TransitionRejected
 from engine.models import InstanceState, PhaseState, Transition
-from engine.runtime import human, overrides
-from tests.integration.test_human_helpers import (  # noqa: F401  (fixtures)
+from engine.runtime import human
+from engine.services import overrides
+from tests.support.human import (  # noqa: F401  (fixtures)
     PLAN_URL,
     dt_testing,
     fast_passwords,

@@ -1,6 +1,6 @@
 """Page query counts do not grow with the number of instances or phases listed (no N+1)."""
 
-# ruff: noqa: F811  (pytest fixtures imported from test_human_helpers are parameters here)
+# ruff: noqa: F811  (pytest fixtures imported from tests.support.human are parameters here)
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from engine.models import Comment, PhaseRun, RoleAssignment
 from engine.runtime import human
-from tests.integration.test_human_helpers import (  # noqa: F401  (fixtures)
+from tests.support.human import (  # noqa: F401  (fixtures)
     PLAN_URL,
     dt_testing,
     fast_passwords,

@@ -1,6 +1,6 @@
 """The pages: inbox, workflows, progress and phase pages, start, login; forms, escaping, no writes on GET."""
 
-# ruff: noqa: F811  (pytest fixtures imported from test_human_helpers are parameters here)
+# ruff: noqa: F811  (pytest fixtures imported from tests.support.human are parameters here)
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from django.urls import reverse
 
 from engine.models import Comment, InstanceState, PhaseRun, Transition, WorkflowInstance
 from engine.pages.graph import graph_of, ui_hints
-from engine.runtime import human, overrides
+from engine.runtime import human
 from engine.runtime.plans import plan_for
-from tests.integration.test_human_helpers import (  # noqa: F401  (fixtures)
+from engine.services import overrides
+from tests.support.human import (  # noqa: F401  (fixtures)
     PLAN_URL,
     dt_testing,
     fast_passwords,

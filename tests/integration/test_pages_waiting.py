@@ -1,6 +1,6 @@
 """Why is it waiting? Every open or waiting phase says so: for whom, until when, or on what."""
 
-# ruff: noqa: F811  (pytest fixtures imported from test_human_helpers are parameters here)
+# ruff: noqa: F811  (pytest fixtures imported from tests.support.human are parameters here)
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from engine.runtime.actors import Actor
 from engine.runtime.signals import deliver_signal
-from tests.integration.test_human_helpers import fast_passwords, load, people, start  # noqa: F401  (fixtures)
+from tests.support.human import fast_passwords, load, people, start  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
 

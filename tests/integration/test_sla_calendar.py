@@ -4,7 +4,7 @@ The instance is started at a frozen moment and the due time the engine stored is
 clock of the template's calendar.
 """
 
-# ruff: noqa: F811  (pytest fixtures imported from test_human_helpers are parameters here)
+# ruff: noqa: F811  (pytest fixtures imported from tests.support.human are parameters here)
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import time_machine
 from engine.definition.calendar import BusinessCalendar
 from engine.definition.plan import SlaPolicy
 from engine.runtime.sla import at_risk_time, status_at
-from tests.integration.test_human_helpers import db_clock, load, run_of, start  # noqa: F401  (fixtures)
+from tests.support.human import db_clock, load, run_of, start  # noqa: F401  (fixtures)
 
 NEW_YORK = ZoneInfo("America/New_York")
 pytestmark = pytest.mark.django_db

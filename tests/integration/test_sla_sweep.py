@@ -1,7 +1,7 @@
 """The SLA sweep with frozen time: statuses move forward once, events fire once per crossing, escalation
 mail is sent once, finished phases keep met or missed, and suspended time does not count."""
 
-# ruff: noqa: F811  (pytest fixtures imported from test_human_helpers are parameters here)
+# ruff: noqa: F811  (pytest fixtures imported from tests.support.human are parameters here)
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from django.core import mail
 from django.urls import reverse
 
 from engine.models import Event, RoleAssignment, SlaStatus, Transition
-from engine.runtime import human, overrides
+from engine.runtime import human
 from engine.runtime.sla import sla_sweep
-from tests.integration.test_human_helpers import (  # noqa: F401  (fixtures)
+from engine.services import overrides
+from tests.support.human import (  # noqa: F401  (fixtures)
     db_clock,
     fast_passwords,
     load,
@@ -221,7 +222,8 @@ def test_a_suspension_over_a_weekend_only_gives_back_the_working_time(review, pe
 
 def test_a_resume_through_the_operations_moves_due_times_once(review, people, clock):
     from engine.runtime.actors import Actor
-    from engine.runtime.operations import instance_resume, instance_suspend
+    from engine.runtime.operations import resume_instance as instance_resume
+    from engine.runtime.operations import suspend_instance as instance_suspend
 
     instance = start("review", params={})
     clock.move_to(ny(2026, 2, 9, 9, 0))

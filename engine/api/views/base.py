@@ -14,7 +14,6 @@ from engine.api import selectors
 from engine.api.parsers import LimitedJSONParser
 from engine.api.serializers import ErrorSerializer
 from engine.models import WorkflowInstance
-from engine.runtime.actors import Actor
 
 ERROR_MEANINGS = {
     400: "invalid input; `extra.errors` or `extra.fields` says where",
@@ -28,10 +27,6 @@ ERROR_MEANINGS = {
 def errors(*statuses: int) -> dict[int, OpenApiResponse]:
     """Schema entries for the error responses an endpoint can give, all in the one error shape."""
     return {code: OpenApiResponse(ErrorSerializer, description=ERROR_MEANINGS[code]) for code in statuses}
-
-
-def actor_of(request: Request) -> Actor:
-    return Actor.of(request.user)
 
 
 class EmptyInputSerializer(serializers.Serializer):

@@ -15,9 +15,9 @@ from engine.api import selectors
 from engine.api.filters import DeadLetterFilter
 from engine.api.permissions import CanResolveDeadLetter, CanSeeInstance
 from engine.api.serializers import DeadLetterSerializer, ReasonInputSerializer
-from engine.api.views.base import ApiView, ListView, actor_of, errors, validated
+from engine.api.views.base import ApiView, ListView, errors, validated
 from engine.models import DeadLetter
-from engine.runtime import incidents, operations
+from engine.services import dead_letters
 
 
 class DeadLetterListView(ListView):
@@ -61,7 +61,7 @@ class DeadLetterOperationView(VisibleDeadLetter, ApiView):
     def post(self, request: Request, pk: int) -> Response:
         self.visible_dead_letter(request, pk)
         data = validated(ReasonInputSerializer, request.data)
-        type(self).operation(dead_letter_id=pk, actor=actor_of(request), reason=data["reason"])
+        type(self).operation(dead_letter_id=pk, user=request.user, reason=data["reason"])
         return Response(DeadLetterSerializer(selectors.dead_letter_get(dead_letter_id=pk)).data)
 
 
@@ -83,7 +83,7 @@ class DeadLetterRetryView(DeadLetterOperationView):
     """Run the failed phase (or map item) again; optionally correct its input or the instance's params first
     (each audited with before and after)."""
 
-    operation = operations.dead_letter_retry
+    operation = dead_letters.dead_letter_retry
 
     @extend_schema(
         request=RetryInputSerializer,
@@ -92,7 +92,7 @@ class DeadLetterRetryView(DeadLetterOperationView):
     def post(self, request: Request, pk: int) -> Response:
         self.visible_dead_letter(request, pk)
         data = validated(RetryInputSerializer, request.data)
-        incidents.dead_letter_retry(
+        dead_letters.dead_letter_retry(
             dead_letter_id=pk,
             user=request.user,
             reason=data["reason"],
@@ -105,4 +105,4 @@ class DeadLetterRetryView(DeadLetterOperationView):
 class DeadLetterDiscardView(DeadLetterOperationView):
     """Give up on it for good; the instance stays as it is."""
 
-    operation = operations.dead_letter_discard
+    operation = dead_letters.dead_letter_discard

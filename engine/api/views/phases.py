@@ -26,7 +26,7 @@ from engine.api.serializers import (
     ReasonInputSerializer,
 )
 from engine.api.views.base import ApiView, EmptyInputSerializer, VisibleInstance, errors, validated
-from engine.runtime import human, overrides
+from engine.services import overrides, phases
 
 HUMAN_ERRORS = errors(400, 403, 404, 409, 413)
 
@@ -93,7 +93,7 @@ class PhaseClaimView(PhaseView):
     def post(self, request: Request, pk: Any, phase_id: str) -> Response:
         instance = self.visible_instance(request, pk)
         validated(EmptyInputSerializer, request.data)
-        human.phase_claim(instance_id=pk, phase_id=phase_id, user=request.user)
+        phases.phase_claim(instance_id=pk, phase_id=phase_id, user=request.user)
         return self.phase_response(instance, phase_id)
 
 
@@ -110,7 +110,7 @@ class PhaseReleaseView(PhaseView):
     def post(self, request: Request, pk: Any, phase_id: str) -> Response:
         instance = self.visible_instance(request, pk)
         data = validated(self.InputSerializer, request.data)
-        human.phase_release(instance_id=pk, phase_id=phase_id, user=request.user, reason=data["reason"])
+        phases.phase_release(instance_id=pk, phase_id=phase_id, user=request.user, reason=data["reason"])
         return self.phase_response(instance, phase_id)
 
 
@@ -129,7 +129,7 @@ class PhaseAssignView(PhaseView):
     def post(self, request: Request, pk: Any, phase_id: str) -> Response:
         instance = self.visible_instance(request, pk)
         data = validated(self.InputSerializer, request.data)
-        human.phase_assign(
+        phases.phase_assign(
             instance_id=pk,
             phase_id=phase_id,
             user=request.user,
@@ -155,7 +155,7 @@ class PhaseCompleteView(PhaseView):
     def post(self, request: Request, pk: Any, phase_id: str) -> Response:
         instance = self.visible_instance(request, pk)
         data = validated(self.InputSerializer, request.data)
-        human.phase_complete(
+        phases.phase_complete(
             instance_id=pk,
             phase_id=phase_id,
             user=request.user,
@@ -170,7 +170,7 @@ class PhaseCommentView(PhaseView):
     """Leave a note on a phase; anyone who can see the instance may."""
 
     class InputSerializer(serializers.Serializer):
-        body = serializers.CharField(max_length=human.MAX_COMMENT)
+        body = serializers.CharField(max_length=phases.MAX_COMMENT)
 
         class Meta:
             ref_name = "CommentInput"
@@ -179,7 +179,7 @@ class PhaseCommentView(PhaseView):
     def post(self, request: Request, pk: Any, phase_id: str) -> Response:
         self.visible_instance(request, pk)
         data = validated(self.InputSerializer, request.data)
-        comment = human.comment_add(instance_id=pk, phase_id=phase_id, user=request.user, body=data["body"])
+        comment = phases.comment_add(instance_id=pk, phase_id=phase_id, user=request.user, body=data["body"])
         return Response(CommentSerializer(comment).data, status=201)
 
 

@@ -8,8 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from engine.errors import EngineError
-from engine.runtime.actors import Actor
-from engine.runtime.start import start_instance
+from engine.services.instances import instance_start
 
 
 class Command(BaseCommand):
@@ -33,8 +32,8 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"--params is not JSON: {exc}") from None
         try:
-            instance = start_instance(
-                key, values, business_key=business_key, version=number, actor=Actor.system("cli")
+            instance = instance_start(
+                template_key=key, params=values, business_key=business_key, version=number, system="cli"
             )
         except EngineError as exc:
             details = "".join(f"\n  {e['path'] or '/'}: {e['message']}" for e in exc.extra.get("errors", []))

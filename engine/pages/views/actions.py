@@ -15,7 +15,7 @@ from engine import selectors
 from engine.errors import FormInvalid
 from engine.pages.forms import AssignForm, CommentForm
 from engine.pages.views.common import engine_errors, error_page, safe_next
-from engine.runtime import human
+from engine.services import phases
 
 
 def _back(request: HttpRequest, instance_id: Any, phase_id: str | None = None) -> HttpResponseRedirect:
@@ -31,7 +31,7 @@ def _back(request: HttpRequest, instance_id: Any, phase_id: str | None = None) -
 @engine_errors
 def phase_claim(request: HttpRequest, instance_id: Any, phase_id: str) -> HttpResponse:
     selectors.instance_for_user(user=request.user, instance_id=instance_id)
-    run = human.phase_claim(instance_id=instance_id, phase_id=phase_id, user=request.user)
+    run = phases.phase_claim(instance_id=instance_id, phase_id=phase_id, user=request.user)
     messages.success(request, f"You hold {run.phase_id} now.")
     # After a claim the natural next step is the phase's form, whatever page the button was on.
     target = reverse("pages:phase_detail", kwargs={"instance_id": instance_id, "phase_id": phase_id})
@@ -43,7 +43,7 @@ def phase_claim(request: HttpRequest, instance_id: Any, phase_id: str) -> HttpRe
 @engine_errors
 def phase_release(request: HttpRequest, instance_id: Any, phase_id: str) -> HttpResponse:
     selectors.instance_for_user(user=request.user, instance_id=instance_id)
-    human.phase_release(
+    phases.phase_release(
         instance_id=instance_id, phase_id=phase_id, user=request.user, reason=request.POST.get("reason", "")
     )
     messages.success(request, f"{phase_id} is free for anyone with its role.")
@@ -60,7 +60,7 @@ def phase_assign(request: HttpRequest, instance_id: Any, phase_id: str) -> HttpR
         return error_page(request, status=400, title="Could not assign", message=_first_error(form.errors))
     assignee = form.cleaned_data["assignee"]
     try:
-        human.phase_assign(
+        phases.phase_assign(
             instance_id=instance_id,
             phase_id=phase_id,
             user=request.user,
@@ -87,7 +87,7 @@ def comment_add(request: HttpRequest, instance_id: Any) -> HttpResponse:
         messages.error(request, _first_error(form.errors))
         return _back(request, instance_id, phase_id)
     try:
-        human.comment_add(
+        phases.comment_add(
             instance_id=instance_id, user=request.user, body=form.cleaned_data["body"], phase_id=phase_id
         )
     except FormInvalid as exc:

@@ -11,27 +11,22 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from engine import selectors
+from engine import access, selectors
 from engine.errors import FormInvalid, NotFound, ParamsInvalid, PermissionDenied
-from engine.models import InstanceState, SlaStatus, TemplateVersion, VersionState
+from engine.models import InstanceState, SlaStatus
 from engine.pages.forms import AssignForm, CommentForm, CompleteForm, StartForm, initial_from
 from engine.pages.graph import graph_of, ui_hints
 from engine.pages.views.common import engine_errors
 from engine.pages.waiting import waiting_reason
 from engine.paging import page_number
-from engine.runtime.actors import Actor
-from engine.runtime.compensation import compensations_of
-from engine.runtime.human import group_names, phase_complete, role_holders
-from engine.runtime.overrides import can_override_instances, can_override_phases
-from engine.runtime.plans import plan_for
-from engine.runtime.start import start_instance
+from engine.services.instances import instance_start
+from engine.services.phases import phase_complete
 
 PAGE_SIZE = 25
 SLA_FILTERS = [
@@ -136,8 +131,9 @@ def workflow_detail(request: HttpRequest, instance_id: Any) -> HttpResponse:
         "plan": progress.plan,
         "comment_form": CommentForm(),
         "now": now,
-        "can_override": can_override_instances(request.user) or can_override_phases(request.user),
-        "compensations": compensations_of(instance_id=progress.instance.pk),
+        "can_override": access.may_override_instances(request.user)
+        or access.may_override_phases(request.user),
+        "compensations": selectors.instance_compensations(instance_id=progress.instance.pk),
     }
     return render(request, "pages/workflow_detail.html", context)
 
@@ -185,7 +181,7 @@ def phase_detail(request: HttpRequest, instance_id: Any, phase_id: str) -> HttpR
         form = CompleteForm(spec.form, spec.outcomes, initial=initial_from(spec.form, run.data))
     assign_form = None
     if detail.row.can_assign:
-        candidates = role_holders(detail.instance, spec.roles)
+        candidates = access.role_holders(detail.instance, spec.roles)
         ids = [user.pk for user in candidates]
         assign_form = AssignForm(
             candidates=get_user_model().objects.filter(pk__in=ids).order_by("username"),
@@ -208,7 +204,7 @@ def phase_detail(request: HttpRequest, instance_id: Any, phase_id: str) -> HttpR
         "assign_form": assign_form,
         "comment_form": CommentForm(),
         "now": now,
-        "can_override": can_override_phases(request.user),
+        "can_override": access.may_override_phases(request.user),
         "sla_text": sla_text(spec.sla) if spec.sla else "",
     }
     return render(request, "pages/phase_detail.html", context, status=status)
@@ -217,46 +213,38 @@ def phase_detail(request: HttpRequest, instance_id: Any, phase_id: str) -> HttpR
 # --- starting a workflow --------------------------------------------------------------------------------
 
 
-def _startable(user: Any) -> list[TemplateVersion]:
-    """The latest published version of each template the user holds a role of (every template for staff)."""
-    versions = TemplateVersion.objects.filter(state=VersionState.PUBLISHED).select_related("template")
-    if not user.is_staff:
-        names = sorted(group_names(user))
-        if not names:
-            return []
-        versions = versions.filter(Q(definition__roles__has_any_keys=names))
-    latest: dict[int, TemplateVersion] = {}
-    for version in versions.order_by("template__key", "-number"):
-        latest.setdefault(version.template_id, version)
-    return list(latest.values())
-
-
 @login_required
 @require_http_methods(["GET"])
 def workflow_start_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "pages/workflow_start_list.html", {"versions": _startable(request.user)})
+    return render(
+        request,
+        "pages/workflow_start_list.html",
+        {"versions": selectors.startable_versions(user=request.user)},
+    )
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 @engine_errors
 def workflow_start(request: HttpRequest, key: str) -> HttpResponse:
-    version = next((v for v in _startable(request.user) if v.template.key == key), None)
+    version = next(
+        (v for v in selectors.startable_versions(user=request.user) if v.template.key == key), None
+    )
     if version is None:
-        if TemplateVersion.objects.filter(template__key=key, state=VersionState.PUBLISHED).exists():
-            raise PermissionDenied("you hold no role of this workflow")
+        if selectors.published_template_exists(key=key):
+            raise PermissionDenied("you may not start this workflow: it needs one of its roles")
         raise NotFound(f"no published workflow {key!r}")
-    plan = plan_for(version)
+    plan = selectors.version_plan(version)
     status = 200
     if request.method == "POST":
         form = StartForm(plan.params_schema, request.POST)
         if form.is_valid():
             try:
-                instance = start_instance(
-                    key,
-                    form.to_json(),
+                instance = instance_start(
+                    template_key=key,
+                    params=form.to_json(),
                     business_key=form.cleaned_data.get("pg_business_key") or None,
-                    actor=Actor.of(request.user),
+                    user=request.user,
                 )
             except ParamsInvalid as exc:
                 for problem in exc.extra.get("errors", []):

@@ -52,6 +52,8 @@ export class VersionControl {
     else if (this.isDirty()) parts.push("unsaved changes");
     setText(this.els.state, parts.join(" · "));
     this.els.state.className = `pg-badge pg-state-${state}`;
+    // Publishing is its own permission (engine.access.may_publish): without it the button is not offered.
+    if (this.els.publish) this.els.publish.hidden = this.config.canPublish === false;
     if (this.els.editDraft) {
       const frozen = version && version.state !== "draft";
       this.els.editDraft.hidden = !(this.config.canChange && frozen);

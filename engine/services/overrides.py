@@ -15,7 +15,8 @@ from typing import Any
 
 from django_fsm import can_proceed
 
-from engine.errors import FormInvalid, NotFound, PermissionDenied, TransitionRejected
+from engine import access
+from engine.errors import FormInvalid, NotFound, TransitionRejected
 from engine.models import DeadLetterState, InstanceState, PhaseRun, PhaseState
 from engine.runtime import operations
 from engine.runtime.actors import Actor
@@ -25,32 +26,13 @@ from engine.runtime.journal import apply_transition, record
 from engine.runtime.operations import cancel_items, close_dead_letters, locked, reopen_phases, revive
 from engine.runtime.sla import sla_due_change, sla_prime
 
-PHASE_PERMISSION = "engine.override_phaserun"
-INSTANCE_PERMISSION = "engine.override_workflowinstance"
 
-
-def can_override_phases(user: Any) -> bool:
-    return bool(user is not None and user.is_active and user.has_perm(PHASE_PERMISSION))
-
-
-def can_override_instances(user: Any) -> bool:
-    return bool(user is not None and user.is_active and user.has_perm(INSTANCE_PERMISSION))
-
-
-def _administrator(user: Any, permission: str, what: str) -> Actor:
-    if user is None or not user.is_active or not user.has_perm(permission):
-        name = user.get_username() if user is not None else "anonymous"
-        raise PermissionDenied(f"{name} may not {what}: it needs the permission {permission}")
+def _administrator(user: Any, *, phases: bool, what: str) -> Actor:
+    if phases:
+        access.require_override_phase(user, what)
+    else:
+        access.require_override_instance(user, what)
     return Actor.of(user)
-
-
-def _reason(reason: str) -> str:
-    text = (reason or "").strip()
-    if not text:
-        raise FormInvalid(
-            "an override needs a reason", errors={"reason": ["Say why: it goes in the audit trail."]}
-        )
-    return text
 
 
 def _run(adv: Advancer, phase_id: str) -> PhaseRun:
@@ -89,8 +71,8 @@ def phase_force_complete(
 ) -> PhaseRun:
     """Complete a phase whatever it was doing. A human phase gets an outcome (its first one by default)
     and, when given, form data checked against its schema; the outcome's `on_outcome` reopen applies."""
-    actor = _administrator(user, PHASE_PERMISSION, "force-complete a phase")
-    reason = _reason(reason)
+    actor = _administrator(user, phases=True, what="force-complete a phase")
+    reason = access.require_reason(reason)
     with locked(instance_id, actor) as adv:
         run = _run(adv, phase_id)
         spec = adv.plan.phases[phase_id]
@@ -139,29 +121,33 @@ def phase_force_complete(
 
 
 def phase_skip(*, instance_id: Any, phase_id: str, user: Any, reason: str) -> None:
-    actor = _administrator(user, PHASE_PERMISSION, "skip a phase")
-    operations.phase_skip(instance_id=instance_id, phase_id=phase_id, actor=actor, reason=_reason(reason))
+    actor = _administrator(user, phases=True, what="skip a phase")
+    operations.skip_phase(
+        instance_id=instance_id, phase_id=phase_id, actor=actor, reason=access.require_reason(reason)
+    )
 
 
 def phase_reopen(*, instance_id: Any, phase_id: str, user: Any, reason: str) -> list[str]:
     """Reset the phase and everything after it that had started; returns the phases reset."""
-    actor = _administrator(user, PHASE_PERMISSION, "reopen a phase")
-    return operations.phase_reopen(
-        instance_id=instance_id, phase_id=phase_id, actor=actor, reason=_reason(reason)
+    actor = _administrator(user, phases=True, what="reopen a phase")
+    return operations.reopen_phase(
+        instance_id=instance_id, phase_id=phase_id, actor=actor, reason=access.require_reason(reason)
     )
 
 
 def phase_retry(*, instance_id: Any, phase_id: str, user: Any, reason: str) -> None:
-    actor = _administrator(user, PHASE_PERMISSION, "retry a phase")
-    operations.phase_retry(instance_id=instance_id, phase_id=phase_id, actor=actor, reason=_reason(reason))
+    actor = _administrator(user, phases=True, what="retry a phase")
+    operations.retry_failed_phase(
+        instance_id=instance_id, phase_id=phase_id, actor=actor, reason=access.require_reason(reason)
+    )
 
 
 def phase_reassign(
     *, instance_id: Any, phase_id: str, user: Any, assignee: Any | None, reason: str
 ) -> PhaseRun:
     """Hand an open human phase to anyone (or to nobody), roles or not."""
-    actor = _administrator(user, PHASE_PERMISSION, "reassign a phase")
-    reason = _reason(reason)
+    actor = _administrator(user, phases=True, what="reassign a phase")
+    reason = access.require_reason(reason)
     with locked(instance_id, actor) as adv:
         run = _open_human(adv, phase_id, "reassign")
         before = _username(run.assignee)
@@ -199,8 +185,8 @@ def phase_sla_extend(
     *, instance_id: Any, phase_id: str, user: Any, due_at: datetime, reason: str
 ) -> PhaseRun:
     """Give an open human phase a new due time; its at-risk time and SLA status follow."""
-    actor = _administrator(user, PHASE_PERMISSION, "extend an SLA")
-    reason = _reason(reason)
+    actor = _administrator(user, phases=True, what="extend an SLA")
+    reason = access.require_reason(reason)
     if due_at.tzinfo is None:
         raise FormInvalid("the due time needs a time zone", errors={"due_at": ["Give a time zone."]})
     with locked(instance_id, actor) as adv:
@@ -248,8 +234,8 @@ def phase_data_edit(
     *, instance_id: Any, phase_id: str, user: Any, data: Mapping[str, Any], reason: str
 ) -> PhaseRun:
     """Correct what a person submitted on a completed human phase; the new data must fit the form."""
-    actor = _administrator(user, PHASE_PERMISSION, "edit submitted data")
-    reason = _reason(reason)
+    actor = _administrator(user, phases=True, what="edit submitted data")
+    reason = access.require_reason(reason)
     new = dict(data) if isinstance(data, Mapping) else data
     with locked(instance_id, actor) as adv:
         run = _run(adv, phase_id)
@@ -281,21 +267,21 @@ def phase_data_edit(
 
 
 def instance_suspend(*, instance_id: Any, user: Any, reason: str) -> None:
-    actor = _administrator(user, INSTANCE_PERMISSION, "suspend an instance")
-    operations.instance_suspend(instance_id=instance_id, actor=actor, reason=_reason(reason))
+    actor = _administrator(user, phases=False, what="suspend an instance")
+    operations.suspend_instance(instance_id=instance_id, actor=actor, reason=access.require_reason(reason))
 
 
 def instance_resume(*, instance_id: Any, user: Any, reason: str) -> None:
     """Run again; the open phases' due times move out by the time the instance was suspended."""
-    actor = _administrator(user, INSTANCE_PERMISSION, "resume an instance")
-    operations.instance_resume(instance_id=instance_id, actor=actor, reason=_reason(reason))
+    actor = _administrator(user, phases=False, what="resume an instance")
+    operations.resume_instance(instance_id=instance_id, actor=actor, reason=access.require_reason(reason))
 
 
 def instance_cancel(*, instance_id: Any, user: Any, reason: str) -> None:
-    actor = _administrator(user, INSTANCE_PERMISSION, "cancel an instance")
-    operations.instance_cancel(instance_id=instance_id, actor=actor, reason=_reason(reason))
+    actor = _administrator(user, phases=False, what="cancel an instance")
+    operations.cancel_instance(instance_id=instance_id, actor=actor, reason=access.require_reason(reason))
 
 
 def instance_retry(*, instance_id: Any, user: Any, reason: str) -> None:
-    actor = _administrator(user, INSTANCE_PERMISSION, "retry an instance")
-    operations.instance_retry(instance_id=instance_id, actor=actor, reason=_reason(reason))
+    actor = _administrator(user, phases=False, what="retry an instance")
+    operations.retry_instance(instance_id=instance_id, actor=actor, reason=access.require_reason(reason))

@@ -1,4 +1,4 @@
-"""Fixtures and helpers shared by the phase-work tests (human, SLA, overrides, pages). No tests here."""
+"""Fixtures and helpers shared by the phase-work tests (human, SLA, overrides, pages, access)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Fixing an incident: retry or discard a dead letter, optionally after correcting what made it fail.
+"""Dead letters as services: retry or discard one, optionally after correcting what made it fail.
+
+Who may: `engine.access.require_resolve_dead_letter` (the permission, on an instance they may see), and a
+reason for the audit trail.
 
 An operator may correct the attempt's input (stored on the run as `input_override`, which the next attempts
 get instead of the phase's `input` mapping; reopening the phase forgets it) or the instance's params, as an
@@ -12,8 +15,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from engine import access
 from engine.activities import get_activity
-from engine.errors import FormInvalid, NotFound, PermissionDenied, TransitionRejected
+from engine.errors import FormInvalid, NotFound, TransitionRejected
 from engine.models import DeadLetter, DeadLetterState, ItemRun, PhaseRun, WorkflowInstance
 from engine.runtime import operations
 from engine.runtime.actors import Actor
@@ -21,21 +25,10 @@ from engine.runtime.journal import record, unit_of_work
 from engine.runtime.plans import plan_for
 from engine.runtime.start import params_problems
 
-RESOLVE_PERMISSION = "engine.resolve_deadletter"
 
-
-def _operator(user: Any, what: str) -> Actor:
-    if user is None or not user.is_active or not user.has_perm(RESOLVE_PERMISSION):
-        name = user.get_username() if user is not None else "anonymous"
-        raise PermissionDenied(f"{name} may not {what}: it needs the permission {RESOLVE_PERMISSION}")
+def _operator(user: Any, letter: DeadLetter) -> Actor:
+    access.require_resolve_dead_letter(user, letter.instance, plan_for(letter.instance.version))
     return Actor.of(user)
-
-
-def _reason(reason: str) -> str:
-    text = (reason or "").strip()
-    if not text:
-        raise FormInvalid("a reason is needed", errors={"reason": ["Say why: it goes in the audit trail."]})
-    return text
 
 
 def _letter(dead_letter_id: int) -> DeadLetter:
@@ -112,9 +105,9 @@ def dead_letter_retry(
     params: dict[str, Any] | None = None,
 ) -> DeadLetter:
     """Retry the dead letter's work; with `input` or `params`, correct them first (checked, audited)."""
-    actor = _operator(user, "retry a dead letter")
-    reason = _reason(reason)
     letter = _letter(dead_letter_id)
+    actor = _operator(user, letter)
+    reason = access.require_reason(reason)
     errors: dict[str, list[str]] = {}
     if input is not None and not editable_input(letter):
         errors["input"] = ["this phase's attempts take no input mapping to correct"]
@@ -136,14 +129,15 @@ def dead_letter_retry(
             _correct_params(letter.instance_id, params, actor=actor, reason=reason)
         if input is not None:
             _correct_input(letter, input, actor=actor, reason=reason)
-        operations.dead_letter_retry(dead_letter_id=dead_letter_id, actor=actor, reason=reason)
+        operations.retry_dead_letter(dead_letter_id=dead_letter_id, actor=actor, reason=reason)
     return DeadLetter.objects.get(pk=dead_letter_id)
 
 
 def dead_letter_discard(*, dead_letter_id: int, user: Any, reason: str) -> DeadLetter:
     """Give up on the work for good: the letter is closed with the reason; the instance stays as it is."""
-    actor = _operator(user, "discard a dead letter")
-    operations.dead_letter_discard(dead_letter_id=dead_letter_id, actor=actor, reason=_reason(reason))
+    actor = _operator(user, _letter(dead_letter_id))
+    reason = access.require_reason(reason)
+    operations.discard_dead_letter(dead_letter_id=dead_letter_id, actor=actor, reason=reason)
     return DeadLetter.objects.get(pk=dead_letter_id)
 
 

@@ -1,0 +1,50 @@
+"""Instances as services: start one, deliver a signal to it. Each checks `engine.access` first.
+
+The overrides on instances (suspend, resume, cancel, retry) are in `engine.services.overrides`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine import access
+from engine.errors import NotFound
+from engine.models import WorkflowInstance, WorkflowTemplate
+from engine.runtime.actors import Actor
+from engine.runtime.plans import plan_for
+from engine.runtime.signals import deliver_signal
+from engine.runtime.start import pick_version, start_instance
+
+
+def instance_start(
+    *,
+    template_key: str,
+    params: dict[str, Any] | None = None,
+    business_key: str | None = None,
+    version: int | None = None,
+    user: Any = None,
+    system: str = "api",
+) -> WorkflowInstance:
+    """Start an instance (or return the unfinished one with the same business key).
+
+    `user` starts it if `engine.access.may_start` lets them (PermissionDenied otherwise); without a user
+    the engine itself starts it, as `system:<system>` (the command line, schedules).
+    """
+    if user is None:
+        actor = Actor.system(system)
+    else:
+        template = WorkflowTemplate.objects.filter(key=template_key).first()
+        if template is None:
+            raise NotFound(f"no template {template_key!r}")
+        access.require_start(user, plan_for(pick_version(template, version)))
+        actor = Actor.of(user)
+    return start_instance(template_key, params, business_key=business_key, version=version, actor=actor)
+
+
+def signal_deliver(*, instance_id: Any, name: str, payload: dict[str, Any] | None, user: Any) -> list[str]:
+    """Complete every phase of the instance waiting for signal `name`; return their ids."""
+    instance = WorkflowInstance.objects.select_related("version").filter(pk=instance_id).first()
+    if instance is None:
+        raise NotFound(f"no instance {instance_id}")
+    access.require_deliver_signal(user, instance, plan_for(instance.version))
+    return deliver_signal(instance_id=instance_id, name=name, payload=payload, actor=Actor.of(user))
