@@ -12,7 +12,7 @@ from engine.errors import NotFound
 from engine.models import WorkflowInstance, WorkflowTemplate
 from engine.runtime.actors import Actor
 from engine.runtime.plans import plan_for
-from engine.runtime.signals import deliver_signal
+from engine.runtime.signals import Delivery, deliver_signal, deliver_signal_by_key
 from engine.runtime.start import pick_version, start_instance
 
 
@@ -41,10 +41,39 @@ def instance_start(
     return start_instance(template_key, params, business_key=business_key, version=version, actor=actor)
 
 
-def signal_deliver(*, instance_id: Any, name: str, payload: dict[str, Any] | None, user: Any) -> list[str]:
-    """Complete every phase of the instance waiting for signal `name`; return their ids."""
+def _require_signal(user: Any, instance: WorkflowInstance) -> None:
+    access.require_deliver_signal(user, instance, plan_for(instance.version))
+
+
+def signal_deliver(
+    *, instance_id: Any, name: str, payload: dict[str, Any] | None, user: Any, delivery_id: str | None = None
+) -> Delivery:
+    """Complete every phase of the instance waiting for signal `name` (or keep it for one about to wait)."""
     instance = WorkflowInstance.objects.select_related("version").filter(pk=instance_id).first()
     if instance is None:
         raise NotFound(f"no instance {instance_id}")
-    access.require_deliver_signal(user, instance, plan_for(instance.version))
-    return deliver_signal(instance_id=instance_id, name=name, payload=payload, actor=Actor.of(user))
+    _require_signal(user, instance)
+    return deliver_signal(
+        instance_id=instance_id, name=name, payload=payload, actor=Actor.of(user), delivery_id=delivery_id
+    )
+
+
+def signal_deliver_by_key(
+    *,
+    template_key: str,
+    business_key: str,
+    name: str,
+    payload: dict[str, Any] | None,
+    user: Any,
+    delivery_id: str | None = None,
+) -> tuple[WorkflowInstance, Delivery]:
+    """As `signal_deliver`, to the unfinished instance of `template_key` with `business_key`."""
+    return deliver_signal_by_key(
+        template_key=template_key,
+        business_key=business_key,
+        name=name,
+        payload=payload,
+        actor=Actor.of(user),
+        delivery_id=delivery_id,
+        visible=lambda instance: _require_signal(user, instance),
+    )

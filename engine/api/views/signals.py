@@ -14,8 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from engine.api.permissions import CanSeeInstance
-from engine.api.views.base import ApiView, VisibleInstance, actor_of, errors, validated
-from engine.runtime.signals import Delivery, deliver_signal, deliver_signal_by_key
+from engine.api.views.base import ApiView, VisibleInstance, errors, validated
+from engine.services.instances import Delivery, signal_deliver, signal_deliver_by_key
 
 
 class SignalDeliveredSerializer(serializers.Serializer):
@@ -78,11 +78,11 @@ class SignalView(VisibleInstance, ApiView):
     def post(self, request: Request, pk: Any, name: str) -> Response:
         self.visible_instance(request, pk)
         payload = serializers.DictField().run_validation(request.data)
-        delivery = deliver_signal(
+        delivery = signal_deliver(
             instance_id=pk,
             name=name,
             payload=payload,
-            actor=actor_of(request),
+            user=request.user,
             delivery_id=delivery_id_of(request),
         )
         return delivery_response(pk, delivery)
@@ -120,13 +120,12 @@ class CorrelatedSignalView(ApiView):
     )
     def post(self, request: Request) -> Response:
         data = validated(self.InputSerializer, request.data)
-        instance, delivery = deliver_signal_by_key(
+        instance, delivery = signal_deliver_by_key(
             template_key=data["template"],
             business_key=data["business_key"],
             name=data["name"],
             payload=data["payload"],
-            actor=actor_of(request),
+            user=request.user,
             delivery_id=delivery_id_of(request, data.get("id") or None),
-            visible=lambda found: self.check_object_permissions(request, found),
         )
         return delivery_response(instance.pk, delivery)
