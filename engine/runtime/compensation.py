@@ -19,10 +19,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
+from engine import access
 from engine.activities import ActivityContext, get_activity
 from engine.definition.expressions import ExpressionError
 from engine.definition.plan import Compensation, Plan
-from engine.errors import Conflict, FormInvalid, PermissionDenied, TransitionRejected
+from engine.errors import Conflict, TransitionRejected
 from engine.models import CompensationRun, InstanceState, PhaseRun, PhaseState
 from engine.runtime.actors import Actor
 from engine.runtime.clock import db_now
@@ -91,14 +92,8 @@ def instance_compensate(*, instance_id: Any, user: Any, reason: str) -> list[Com
     """An operator compensates a failed or cancelled instance that was not compensated yet."""
     from engine.runtime.operations import locked
 
-    if user is None or not user.is_active or not user.has_perm(PERMISSION):
-        name = user.get_username() if user is not None else "anonymous"
-        raise PermissionDenied(f"{name} may not compensate: it needs the permission {PERMISSION}")
-    reason = (reason or "").strip()
-    if not reason:
-        raise FormInvalid(
-            "compensating needs a reason", errors={"reason": ["Say why: it goes in the audit trail."]}
-        )
+    access.require_override_instance(user, "compensate")
+    reason = access.require_reason(reason)
     actor = Actor.of(user)
     with locked(instance_id, actor) as adv:
         if adv.instance.state not in COMPENSABLE_STATES:

@@ -18,7 +18,7 @@ from django_fsm import can_proceed
 from engine import access
 from engine.errors import FormInvalid, NotFound, TransitionRejected
 from engine.models import DeadLetterState, InstanceState, PhaseRun, PhaseState
-from engine.runtime import operations
+from engine.runtime import compensation, operations
 from engine.runtime.actors import Actor
 from engine.runtime.advance import Advancer
 from engine.runtime.human import active_human_runs, form_problems, outcome_for
@@ -285,3 +285,7 @@ def instance_cancel(*, instance_id: Any, user: Any, reason: str) -> None:
 def instance_retry(*, instance_id: Any, user: Any, reason: str) -> None:
     actor = _administrator(user, phases=False, what="retry an instance")
     operations.retry_instance(instance_id=instance_id, actor=actor, reason=access.require_reason(reason))
+
+
+# Compensating a failed or cancelled instance is an instance override too (same permission, a reason).
+instance_compensate = compensation.instance_compensate

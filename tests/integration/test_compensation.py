@@ -12,10 +12,10 @@ from engine.errors import Conflict, FormInvalid, PermissionDenied, TransitionRej
 from engine.models import CompensationRun, Event, PhaseRun, Transition, WorkflowInstance
 from engine.runtime import compensation
 from engine.runtime.actors import Actor
-from engine.runtime.operations import instance_cancel
+from engine.runtime.operations import cancel_instance as instance_cancel
 from engine.runtime.start import start_instance
 from tests.factories import UserFactory
-from tests.integration.test_human_helpers import grant
+from tests.support.human import grant
 from tests.support.engine import WORKER, publish, reload, states, template
 from tests.support.worker import Worker, purge_broker, wait_for
 

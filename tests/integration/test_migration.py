@@ -1,7 +1,7 @@
 """Moving running instances to another version: the data-testing cycle mid-flight from v1 to v2
 (request_info renamed, a quality review added), what blocks a move, the API and the admin action."""
 
-# ruff: noqa: F811  (pytest fixtures imported from test_human_helpers are parameters here)
+# ruff: noqa: F811  (pytest fixtures imported from tests.support.human are parameters here)
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from engine.models import InstanceState, PhaseRun, Transition
 from engine.runtime import human
 from engine.runtime.actors import Actor
 from engine.runtime.migration import instances_migrate, target_version
-from engine.runtime.operations import instance_cancel
+from engine.runtime.operations import cancel_instance as instance_cancel
 from engine.services.templates import template_load
-from tests.integration.test_human_helpers import (  # noqa: F401  (fixtures)
+from tests.support.human import (  # noqa: F401  (fixtures)
     PLAN_URL,
     dt_document,
     dt_testing,

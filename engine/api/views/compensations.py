@@ -14,7 +14,7 @@ from engine.api.permissions import CanOverrideInstance, CanSeeInstance
 from engine.api.serializers import ReasonInputSerializer
 from engine.api.views.base import ApiView, VisibleInstance, errors, validated
 from engine.models import CompensationRun
-from engine.runtime.compensation import instance_compensate
+from engine.services.overrides import instance_compensate
 
 
 class CompensationSerializer(serializers.ModelSerializer):
