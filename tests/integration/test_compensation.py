@@ -15,8 +15,8 @@ from engine.runtime.actors import Actor
 from engine.runtime.operations import cancel_instance as instance_cancel
 from engine.runtime.start import start_instance
 from tests.factories import UserFactory
-from tests.support.human import grant
 from tests.support.engine import WORKER, publish, reload, states, template
+from tests.support.human import grant
 from tests.support.worker import Worker, purge_broker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

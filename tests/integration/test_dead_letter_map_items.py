@@ -40,7 +40,7 @@ def tolerant_map(key: str, *after: dict) -> None:
 def replay(instance) -> DeadLetter:
     letter = DeadLetter.objects.get(instance=instance)
     assert letter.item_run.index == 1
-    operations.dead_letter_retry(dead_letter_id=letter.pk, actor=ADMIN, reason="the feed is back")
+    operations.retry_dead_letter(dead_letter_id=letter.pk, actor=ADMIN, reason="the feed is back")
     letter.refresh_from_db()
     return letter
 
@@ -101,7 +101,7 @@ def test_a_replay_of_an_item_of_a_cancelled_instance_is_refused(broker):
     tolerant_map("mapcancel", {"id": "hold", "type": "wait", "signal": "go", "depends_on": ["each"]})
     instance = start_instance("mapcancel", ITEMS)
     broker.drain()
-    operations.instance_cancel(instance_id=instance.pk, actor=ADMIN, reason="stop")
+    operations.cancel_instance(instance_id=instance.pk, actor=ADMIN, reason="stop")
     with pytest.raises(TransitionRejected):
         replay(instance)
     assert DeadLetter.objects.get(instance=instance).state == "open"
