@@ -32,6 +32,7 @@ from engine.admin.lists import BigTableAdmin, as_uuid, exact_search, recent_valu
 from engine.admin.migrations import migrate_instances
 from engine.errors import FormInvalid, engine_error
 from engine.models import PhaseRun, PhaseState, Transition, WorkflowInstance
+from engine.runtime.previews import Preview, settle_preview
 from engine.services import overrides
 
 RACE_MESSAGE = "someone else changed it first (a worker or a person); reload and look again"
@@ -64,7 +65,28 @@ class ExtendSlaForm(ReasonForm):
     )
 
 
-class ForceCompleteForm(ReasonForm):
+class SettleForm(ReasonForm):
+    """Skip and force-complete: the page shows what else they settle, and asks to confirm when they do."""
+
+    confirm = forms.BooleanField(
+        required=False,
+        label="Confirm",
+        help_text="I have read which other phases this settles and what happens to the instance.",
+    )
+    preview: Preview | None = None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.preview is not None and self.preview.has_consequences and not cleaned.get("confirm"):
+            self.add_error("confirm", "Tick this to confirm: it settles more than this phase (listed above).")
+        return cleaned
+
+
+class SkipForm(SettleForm):
+    pass
+
+
+class ForceCompleteForm(SettleForm):
     outcome = forms.ChoiceField(required=False, help_text="For a human phase; its first outcome by default.")
     data = forms.JSONField(
         required=False,
@@ -124,7 +146,7 @@ PHASE_OVERRIDES: dict[str, Override] = {
     "skip": Override(
         "Skip",
         "Skip the phase; the phases after it run as if a choice had skipped it.",
-        ReasonForm,
+        SkipForm,
         _phase_call(overrides.phase_skip),
         offered=lambda run: can_proceed(run.skip),
     ),
@@ -266,6 +288,7 @@ class OverrideAdminMixin:
                     status = 400
                 else:
                     if problem is None:
+                        self.log_override(request, override, obj, form.cleaned_data)
                         self.message_user(request, f"{override.label}: done for {obj}.", messages.SUCCESS)  # type: ignore[attr-defined]
                         return HttpResponseRedirect(self.change_url(obj))
                     self.message_user(request, f"{override.label} refused: {problem}", messages.ERROR)  # type: ignore[attr-defined]
@@ -298,6 +321,7 @@ class OverrideAdminMixin:
                     problem = exc.message
                 if problem is None:
                     done += 1
+                    self.log_override(request, override, obj, form.cleaned_data)
                 else:
                     self.message_user(
                         request, f"{override.label} refused for {obj}: {problem}", messages.ERROR
@@ -318,6 +342,15 @@ class OverrideAdminMixin:
             "opts": self.model._meta,  # type: ignore[attr-defined]
         }
         return TemplateResponse(request, "admin/engine/overrides/override_bulk.html", context)
+
+    def log_override(self, request: HttpRequest, override: Override, obj: Any, data: dict[str, Any]) -> None:
+        """The admin's History of the object (and, for a phase, of its instance) lists the override."""
+        message = f"{override.label}: {data.get('reason', '')}"
+        self.log_change(request, obj, message)  # type: ignore[attr-defined]
+        if isinstance(obj, PhaseRun):
+            self.log_change(
+                request, obj.instance, f"{override.label} of {obj.phase_id}: {data.get('reason', '')}"
+            )  # type: ignore[attr-defined]
 
     def override_links(self, request: HttpRequest, obj: Any) -> list[tuple[str, str]]:
         if obj is None or not self.has_override_permission(request):
@@ -556,6 +589,11 @@ class PhaseRunAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin):
 
     def override_form(self, override: Override, obj: Any, data: Any = None) -> ReasonForm:
         form = override.form(data, initial=self._initial(override, obj))
+        if isinstance(form, SettleForm):
+            action = "skip" if isinstance(form, SkipForm) else "force_complete"
+            form.preview = settle_preview(instance_id=obj.instance_id, phase_id=obj.phase_id, action=action)
+            if not form.preview.has_consequences:
+                del form.fields["confirm"]
         if isinstance(form, ForceCompleteForm):
             outcomes = self._outcomes(obj)
             form.fields["outcome"].choices = [("", "—")] + [(o, o) for o in outcomes]

@@ -102,7 +102,7 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
 
     @transition(field="state", source=I.COMPLETED, target=I.RUNNING)
     def reopen(self, *, at: datetime) -> None:
-        """A completed instance runs again for a piece of work replayed from the dead-letter queue."""
+        """A completed instance runs again: a dead letter replayed, or a phase an administrator reopened."""
         self.finished_at = None
 
     @transition(field="state", source=I.FAILED, target=I.RUNNING)

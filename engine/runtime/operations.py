@@ -235,10 +235,18 @@ def reopen_phases(adv: Advancer, target: str, *, reason: str) -> list[str]:
 def reopen_phase(*, instance_id: Any, phase_id: str, actor: Actor, reason: str) -> list[str]:
     with locked(instance_id, actor) as adv:
         run = _phase(adv, phase_id)
-        if adv.instance.state not in (InstanceState.RUNNING, InstanceState.SUSPENDED, InstanceState.FAILED):
+        reopenable = (
+            InstanceState.RUNNING,
+            InstanceState.SUSPENDED,
+            InstanceState.FAILED,
+            InstanceState.COMPLETED,
+        )
+        if adv.instance.state not in reopenable:
             raise TransitionRejected(f"cannot reopen {phase_id}: the instance is {adv.instance.state}")
         if run.state == PhaseState.PENDING:
             raise TransitionRejected(f"cannot reopen {phase_id}: it has not started")
+        if adv.instance.state == InstanceState.COMPLETED:
+            rerun_instance(adv, reason, transition="reopen")  # a completed instance runs again from there
         reset = reopen_phases(adv, phase_id, reason=reason)
         if adv.instance.state == InstanceState.FAILED and not scheduler.blocking_failures(
             adv.plan, adv.runs.states()

@@ -9,7 +9,8 @@ Each records the administrator as the actor, the reason, and what changed (befor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -17,12 +18,12 @@ from django_fsm import can_proceed
 
 from engine import access
 from engine.errors import FormInvalid, NotFound, TransitionRejected
-from engine.models import DeadLetterState, InstanceState, PhaseRun, PhaseState
+from engine.models import DeadLetterState, InstanceState, PhaseRun, PhaseState, WorkflowInstance
 from engine.runtime import compensation, operations
 from engine.runtime.actors import Actor
 from engine.runtime.advance import Advancer
 from engine.runtime.human import active_human_runs, form_problems, outcome_for
-from engine.runtime.journal import apply_transition, record
+from engine.runtime.journal import apply_transition, record, unit_of_work
 from engine.runtime.operations import cancel_items, close_dead_letters, locked, reopen_phases, revive
 from engine.runtime.sla import sla_due_change, sla_prime
 
@@ -54,6 +55,49 @@ def _require_instance_alive(adv: Advancer, what: str) -> None:
     if adv.instance.state in (InstanceState.COMPLETED, InstanceState.CANCELLED):
         raise TransitionRejected(
             f"cannot {what}: the instance is {adv.instance.state}", state=adv.instance.state
+        )
+
+
+def _standing(instance_id: Any) -> dict[str, str]:
+    """The instance's state and each phase's state and round: what an override may change."""
+    states = {
+        "instance": WorkflowInstance.objects.filter(pk=instance_id).values_list("state", flat=True).first()
+    }
+    for phase_id, state, round_ in PhaseRun.objects.filter(instance_id=instance_id).values_list(
+        "phase_id", "state", "round"
+    ):
+        states[phase_id] = state if round_ == 1 else f"{state} (round {round_})"
+    return {key: value or "" for key, value in states.items()}
+
+
+@contextmanager
+def _audited(
+    instance_id: Any, action: str, *, actor: Actor, reason: str, phase_id: str = ""
+) -> Iterator[None]:
+    """Run an override that changes states through the engine's operations, and record one override row
+    with what it changed (each phase's and the instance's state before and after), in the same transaction.
+    """
+    with unit_of_work():
+        before = _standing(instance_id)
+        yield
+        after = _standing(instance_id)
+        changed = sorted(key for key in after if before.get(key) != after[key])
+        instance = WorkflowInstance.objects.get(pk=instance_id)
+        record(
+            instance,
+            f"override_{action}",
+            source=before.get("instance", ""),
+            target=instance.state,
+            actor=actor,
+            reason=reason,
+            metadata={
+                "override": True,
+                "action": action,
+                "phase_id": phase_id,
+                "before": {key: before.get(key, "") for key in changed},
+                "after": {key: after[key] for key in changed},
+            },
+            emit=False,
         )
 
 
@@ -122,24 +166,24 @@ def phase_force_complete(
 
 def phase_skip(*, instance_id: Any, phase_id: str, user: Any, reason: str) -> None:
     actor = _administrator(user, phases=True, what="skip a phase")
-    operations.skip_phase(
-        instance_id=instance_id, phase_id=phase_id, actor=actor, reason=access.require_reason(reason)
-    )
+    reason = access.require_reason(reason)
+    with _audited(instance_id, "skip", actor=actor, reason=reason, phase_id=phase_id):
+        operations.skip_phase(instance_id=instance_id, phase_id=phase_id, actor=actor, reason=reason)
 
 
 def phase_reopen(*, instance_id: Any, phase_id: str, user: Any, reason: str) -> list[str]:
     """Reset the phase and everything after it that had started; returns the phases reset."""
     actor = _administrator(user, phases=True, what="reopen a phase")
-    return operations.reopen_phase(
-        instance_id=instance_id, phase_id=phase_id, actor=actor, reason=access.require_reason(reason)
-    )
+    reason = access.require_reason(reason)
+    with _audited(instance_id, "reopen", actor=actor, reason=reason, phase_id=phase_id):
+        return operations.reopen_phase(instance_id=instance_id, phase_id=phase_id, actor=actor, reason=reason)
 
 
 def phase_retry(*, instance_id: Any, phase_id: str, user: Any, reason: str) -> None:
     actor = _administrator(user, phases=True, what="retry a phase")
-    operations.retry_failed_phase(
-        instance_id=instance_id, phase_id=phase_id, actor=actor, reason=access.require_reason(reason)
-    )
+    reason = access.require_reason(reason)
+    with _audited(instance_id, "retry", actor=actor, reason=reason, phase_id=phase_id):
+        operations.retry_failed_phase(instance_id=instance_id, phase_id=phase_id, actor=actor, reason=reason)
 
 
 def phase_reassign(
@@ -268,23 +312,31 @@ def phase_data_edit(
 
 def instance_suspend(*, instance_id: Any, user: Any, reason: str) -> None:
     actor = _administrator(user, phases=False, what="suspend an instance")
-    operations.suspend_instance(instance_id=instance_id, actor=actor, reason=access.require_reason(reason))
+    reason = access.require_reason(reason)
+    with _audited(instance_id, "suspend", actor=actor, reason=reason):
+        operations.suspend_instance(instance_id=instance_id, actor=actor, reason=reason)
 
 
 def instance_resume(*, instance_id: Any, user: Any, reason: str) -> None:
     """Run again; the open phases' due times move out by the time the instance was suspended."""
     actor = _administrator(user, phases=False, what="resume an instance")
-    operations.resume_instance(instance_id=instance_id, actor=actor, reason=access.require_reason(reason))
+    reason = access.require_reason(reason)
+    with _audited(instance_id, "resume", actor=actor, reason=reason):
+        operations.resume_instance(instance_id=instance_id, actor=actor, reason=reason)
 
 
 def instance_cancel(*, instance_id: Any, user: Any, reason: str) -> None:
     actor = _administrator(user, phases=False, what="cancel an instance")
-    operations.cancel_instance(instance_id=instance_id, actor=actor, reason=access.require_reason(reason))
+    reason = access.require_reason(reason)
+    with _audited(instance_id, "cancel", actor=actor, reason=reason):
+        operations.cancel_instance(instance_id=instance_id, actor=actor, reason=reason)
 
 
 def instance_retry(*, instance_id: Any, user: Any, reason: str) -> None:
     actor = _administrator(user, phases=False, what="retry an instance")
-    operations.retry_instance(instance_id=instance_id, actor=actor, reason=access.require_reason(reason))
+    reason = access.require_reason(reason)
+    with _audited(instance_id, "retry", actor=actor, reason=reason):
+        operations.retry_instance(instance_id=instance_id, actor=actor, reason=reason)
 
 
 # Compensating a failed or cancelled instance is an instance override too (same permission, a reason).

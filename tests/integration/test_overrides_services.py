@@ -267,6 +267,7 @@ def test_instance_suspend_resume_cancel(dt_testing, admin_user):
     reasons = list(
         Transition.objects.filter(instance=instance, phase_run__isnull=True)
         .exclude(name="start")
+        .exclude(name__startswith="override_")
         .values_list("name", "reason", "actor_label")
     )
     assert reasons == [
@@ -274,6 +275,17 @@ def test_instance_suspend_resume_cancel(dt_testing, admin_user):
         ("resume", "audit done", "staff"),
         ("cancel", "report withdrawn", "staff"),
     ]
+    # each override is also one row marked as an override, with the states it changed before and after
+    summaries = Transition.objects.filter(instance=instance, name__startswith="override_").order_by("id")
+    assert [row.name for row in summaries] == ["override_suspend", "override_resume", "override_cancel"]
+    assert all(row.metadata["override"] for row in summaries)
+    cancel = summaries.last()
+    assert cancel.metadata["before"]["instance"] == "running"
+    assert cancel.metadata["after"]["instance"] == "cancelled"
+    assert (
+        cancel.metadata["before"]["planning"] == "active"
+        and cancel.metadata["after"]["planning"] == "cancelled"
+    )
 
 
 def test_instance_retry_of_a_running_instance_is_refused(dt_testing, admin_user):

@@ -1,0 +1,68 @@
+"""What an override will do before it is done: the phases a skip or a force-complete also settles.
+
+A skip propagates: a phase whose dependencies are all skipped is skipped too, and an instance whose phases
+are all settled completes. The preview runs the scheduler (a pure function) on the states as they would
+be, so it says exactly what the engine will then do, without changing anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import NotFound
+from engine.models import WorkflowInstance
+from engine.runtime import scheduler
+from engine.runtime.plans import plan_for
+from engine.runtime.runbook import RunBook
+
+
+@dataclass(frozen=True)
+class Preview:
+    phase_id: str
+    action: str  # "skip" or "force_complete"
+    also_skipped: tuple[str, ...] = ()  # phases that will be skipped with it
+    will_start: tuple[str, ...] = ()  # phases that become ready
+    instance_completes: bool = False
+    names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def has_consequences(self) -> bool:
+        """Whether it settles more than the phase itself: worth a confirmation."""
+        return bool(self.also_skipped) or self.instance_completes
+
+    def label(self, phase_id: str) -> str:
+        name = self.names.get(phase_id, "")
+        return f"{name} ({phase_id})" if name and name != phase_id else phase_id
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "phase_id": self.phase_id,
+            "action": self.action,
+            "also_skipped": list(self.also_skipped),
+            "will_start": list(self.will_start),
+            "instance_completes": self.instance_completes,
+        }
+
+
+def settle_preview(*, instance_id: Any, phase_id: str, action: str) -> Preview:
+    instance = WorkflowInstance.objects.select_related("version").filter(pk=instance_id).first()
+    if instance is None:
+        raise NotFound(f"no instance {instance_id}")
+    plan = plan_for(instance.version)
+    if phase_id not in plan.phases:
+        raise NotFound(f"instance {instance_id} has no phase {phase_id!r}")
+    snapshots = dict(RunBook(instance).snapshots())
+    if action == "skip":
+        snapshots[phase_id] = scheduler.PhaseSnapshot(scheduler.SKIPPED)
+    else:  # a forced choice chooses nothing: its targets are skipped
+        snapshots[phase_id] = scheduler.PhaseSnapshot(scheduler.COMPLETED, output={"chosen": []})
+    decision = scheduler.next_decision(plan, snapshots)
+    return Preview(
+        phase_id=phase_id,
+        action=action,
+        also_skipped=decision.skipped,
+        will_start=decision.ready,
+        instance_completes=decision.finished and not decision.ready,
+        names={pid: spec.name for pid, spec in plan.phases.items()},
+    )
