@@ -113,7 +113,7 @@ def test_a_completed_instance_is_reopened_from_a_phase(broker):
     instance = start_instance("ops", {})
     broker.drain()
     assert reload(instance).state == "completed"
-    reset = operations.phase_reopen(instance_id=instance.pk, phase_id="first", actor=ADMIN, reason="redo it")
+    reset = operations.reopen_phase(instance_id=instance.pk, phase_id="first", actor=ADMIN, reason="redo it")
     assert reset == ["first", "second"]
     assert reload(instance).state == "running" and reload(instance).finished_at is None
     broker.drain()
@@ -128,14 +128,14 @@ def test_reopening_a_completed_instance_whose_business_key_is_taken_is_a_conflic
     broker.drain()
     start_instance("ops", {}, business_key="week-1")  # the key is free again once the first finished
     with pytest.raises(Conflict):
-        operations.phase_reopen(instance_id=done.pk, phase_id="first", actor=ADMIN, reason="redo")
+        operations.reopen_phase(instance_id=done.pk, phase_id="first", actor=ADMIN, reason="redo")
     assert reload(done).state == "completed"
 
 
 def test_a_cancelled_instance_cannot_be_reopened(broker):
     two_steps()
     instance = start_instance("ops", {})
-    operations.instance_cancel(instance_id=instance.pk, actor=ADMIN, reason="no")
+    operations.cancel_instance(instance_id=instance.pk, actor=ADMIN, reason="no")
     with pytest.raises(TransitionRejected):
         operations.reopen_phase(instance_id=instance.pk, phase_id="first", actor=ADMIN, reason="x")
 

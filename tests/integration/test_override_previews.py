@@ -1,7 +1,7 @@
 """Skip and force-complete say what they will also settle and ask to confirm; overrides land in the admin's
 History; a completed instance can be reopened from a phase."""
 
-# ruff: noqa: F811  (pytest fixtures imported from test_human_helpers are parameters here)
+# ruff: noqa: F811  (pytest fixtures imported from tests.support.human are parameters here)
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from engine.runtime import human
 from engine.runtime.previews import settle_preview
-from tests.integration.test_human_helpers import (  # noqa: F401  (fixtures)
+from tests.support.human import (  # noqa: F401  (fixtures)
     PLAN_URL,
     dt_testing,
     fast_passwords,
