@@ -15,13 +15,13 @@ from django.db.models.functions import Now
 
 from engine.definition.expressions import Expression, ExpressionError
 from engine.definition.plan import PhasePlan, Plan
-from engine.models import InstanceState, ItemRun, PhaseRun, WorkflowInstance
-from engine.runtime import scheduler
+from engine.models import InstanceState, ItemRun, PhaseRun, PhaseState, WorkflowInstance
+from engine.runtime import hotpath, scheduler
 from engine.runtime.activation import build_activation
 from engine.runtime.actors import Actor
 from engine.runtime.dispatch import AttemptRef, dispatch
 from engine.runtime.failures import error_record, park
-from engine.runtime.journal import apply_transition
+from engine.runtime.journal import apply_transition, record_fields
 from engine.runtime.kinds import kind_of
 from engine.runtime.plans import plan_for
 from engine.runtime.runbook import RunBook
@@ -76,6 +76,10 @@ class Advancer:
         self.actor = actor
         self.now = now
         self.to_dispatch: list[AttemptRef] = []
+        # Phases made ready in memory only (kinds that just dispatch): written by flush_dispatch, or, for
+        # the one kept for this worker, claimed straight from pending by the caller (`kept_unwritten`).
+        self.unwritten: list[str] = []
+        self.kept_unwritten = False
 
     # --- the loop ------------------------------------------------------------------------------------
 
@@ -83,7 +87,8 @@ class Advancer:
         """Advance until nothing changes; inline phases (gates, choices) can make more phases ready."""
         while self.instance.state == InstanceState.RUNNING:
             decision = scheduler.next_decision(self.plan, self.runs.snapshots())
-            self.runs.prefetch([*decision.skipped, *decision.ready])
+            dispatched = {pid for pid in decision.ready if self.dispatched_only(pid)}
+            self.runs.prefetch([*decision.skipped, *(pid for pid in decision.ready if pid not in dispatched)])
             for phase_id in decision.skipped:
                 apply_transition(self.runs[phase_id], "skip", actor=self.actor, at=self.now)
             if decision.finished:
@@ -92,6 +97,9 @@ class Advancer:
             if decision.is_empty:
                 break
             for phase_id in decision.ready:
+                if phase_id in dispatched:
+                    self.ready_unwritten(phase_id)
+                    continue
                 run = self.runs[phase_id]
                 apply_transition(run, "make_ready", actor=self.actor)
                 self.open(run, self.plan.phases[phase_id])
@@ -101,6 +109,16 @@ class Advancer:
                 break
         self.flush_dispatch()
 
+    def dispatched_only(self, phase_id: str) -> bool:
+        spec = self.plan.phases[phase_id]
+        return kind_of(spec).is_dispatched(spec)
+
+    def ready_unwritten(self, phase_id: str) -> None:
+        """pending → ready in memory; the row is written by flush_dispatch (or claimed by this worker)."""
+        self.runs.changed(phase_id, PhaseState.READY)
+        self.unwritten.append(phase_id)
+        self.to_dispatch.append(AttemptRef(self.runs.pk_of(phase_id), queue=self.plan.phases[phase_id].queue))
+
     def flush_dispatch(self) -> None:
         if self.keep_local and self.kept is None and self.instance.state == InstanceState.RUNNING:
             # Only work for the queue this worker consumes: a phase routed elsewhere (say, to GPU workers)
@@ -109,8 +127,26 @@ class Advancer:
             self.kept = next(local, None)
             if self.kept is not None:
                 self.to_dispatch.remove(self.kept)
+        self.write_unwritten()
         dispatch(self.to_dispatch)
         self.to_dispatch = []
+
+    def write_unwritten(self) -> None:
+        kept = self.kept.phase_run_id if self.kept is not None and not self.kept.item_run_id else None
+        write = [pid for pid in self.unwritten if self.runs.pk_of(pid) != kept]
+        if len(write) < len(self.unwritten):
+            self.kept_unwritten = True
+        self.unwritten = []
+        hotpath.make_ready(PhaseRun, [self.runs.pk_of(pid) for pid in write], now=self.now)
+        for phase_id in write:
+            record_fields(
+                "phase",
+                self.runs.audit_fields(phase_id),
+                "make_ready",
+                source=PhaseState.PENDING,
+                target=PhaseState.READY,
+                actor=self.actor,
+            )
 
     # --- what the phase kinds do ---------------------------------------------------------------------
 

@@ -26,13 +26,14 @@ from engine.definition.plan import PhasePlan
 from engine.errors import DataError
 from engine.models import InstanceState, ItemRun, PhaseRun, PhaseState, WorkflowInstance
 from engine.observability.instruments import observe_step
+from engine.runtime import hotpath
 from engine.runtime.activation import build_activation, runs_for_activation
 from engine.runtime.actors import Actor
 from engine.runtime.advance import Advancer, load_runs, lock_instance
 from engine.runtime.clock import db_now
 from engine.runtime.dispatch import AttemptRef
 from engine.runtime.failures import error_from_exception, error_record
-from engine.runtime.journal import apply_transition, unit_of_work
+from engine.runtime.journal import record, record_fields, retrying, unit_of_work
 from engine.runtime.limits import time_limit
 from engine.runtime.plans import plan_for
 from engine.runtime.retries import handle_attempt_failure
@@ -102,36 +103,42 @@ def attempt_run(ref: AttemptRef, *, actor: Actor, chain_limit: int = 1) -> int:
 
 
 def attempt_claim(ref: AttemptRef, *, actor: Actor) -> Claim | None:
-    """Take the attempt if it is ready (or a due retry) and its instance is running; otherwise do nothing."""
+    """Take the attempt if it is ready (or a due retry) and its instance is running; otherwise do nothing.
+
+    Locks the instance row (and only it: the run is then changed by a conditional update, the template
+    version is never locked), so claims take the same lock order as recording and the reaper.
+    """
+    return retrying(lambda: _claim(ref, actor=actor))
+
+
+def _claim(ref: AttemptRef, *, actor: Actor) -> Claim | None:
     model: type[PhaseRun] | type[ItemRun] = ItemRun if ref.item_run_id else PhaseRun
     pk = ref.item_run_id or ref.phase_run_id
-    try:
-        with unit_of_work():
-            run = (
-                model.objects.select_for_update()
-                .select_related("instance__version")
-                .annotate(db_now=Now())
-                .filter(pk=pk)
-                .first()
-            )
-            if run is None:
-                logger.warning(
-                    "attempt for %s #%s: no such run (deleted?); nothing to do", model.__name__, pk
-                )
-                return None
-            instance = run.instance
-            if instance.state != InstanceState.RUNNING:
-                return None  # suspended or finished: nothing is dispatched; resume sends it again
-            now = db_now(run)  # the database's clock, read by the locking query
-            if run.state == PhaseState.WAITING and run.next_run_at is not None and run.next_run_at <= now:
-                apply_transition(run, "wake", actor=actor)
-            if run.state != PhaseState.READY:
-                return None  # a duplicate delivery, or a retry that is not due yet
-            phase_id = run.phase_id if isinstance(run, PhaseRun) else run.phase_run.phase_id
-            spec = plan_for(instance.version).phases[phase_id]
-            return take_lease(ref, instance, spec, run, actor=actor, now=now)
-    except ConcurrentTransition:
-        return None  # another worker claimed it between our read and our write
+    related = ["instance__version", "instance__template"] + (["phase_run"] if model is ItemRun else [])
+    with unit_of_work():
+        # The run's columns are read by the statement that takes the lock, so they may predate it; the
+        # conditional update below is what decides (it matches only the state read here).
+        run = (
+            model.objects.select_for_update(of=("instance",))
+            .select_related(*related)
+            .defer("instance__version__definition")
+            .annotate(db_now=Now())
+            .filter(pk=pk)
+            .first()
+        )
+        if run is None:
+            logger.warning("attempt for %s #%s: no such run (deleted?); nothing to do", model.__name__, pk)
+            return None
+        instance = run.instance
+        if instance.state != InstanceState.RUNNING:
+            return None  # suspended or finished: nothing is dispatched; resume sends it again
+        now = db_now(run)  # the database's clock, read by the locking query
+        due = run.state == PhaseState.WAITING and run.next_run_at is not None and run.next_run_at <= now
+        if run.state != PhaseState.READY and not due:
+            return None  # a duplicate delivery, or a retry that is not due yet
+        phase_id = run.phase_id if isinstance(run, PhaseRun) else run.phase_run.phase_id
+        spec = plan_for(instance.version).phases[phase_id]
+        return take_lease(ref, instance, spec, run, source=run.state, actor=actor, now=now)
 
 
 def take_lease(
@@ -140,22 +147,39 @@ def take_lease(
     spec: PhasePlan,
     run: PhaseRun | ItemRun,
     *,
+    source: str,
     actor: Actor,
     now: datetime,
-) -> Claim:
-    """Claim a ready run for this worker under a new lease token (inside the caller's unit of work)."""
+) -> Claim | None:
+    """Claim the run (from `source`) for this worker under a new lease token, in the caller's unit of work.
+
+    None when the run is no longer in `source` (a duplicate delivery claimed it first).
+    """
     token = str(uuid.uuid4())
-    apply_transition(
-        run,
-        "claim_attempt",
-        actor=actor,
+    model = type(run)
+    claimed = hotpath.claim(
+        model,
+        run.pk,
+        source=source,
         token=token,
         owner=actor.label,
-        at=now,
+        now=now,
         lease_expires_at=now + lease_for(spec),
-        metadata={"attempt": run.attempt + 1},
     )
-    return Claim(ref=ref, instance=instance, spec=spec, run=run, token=token, claimed_at=now)
+    if claimed is None:
+        return None
+    first = {"pending": "make_ready", "waiting": "wake"}.get(source)
+    if first:
+        record(claimed, first, source=source, target=PhaseState.READY, actor=actor)
+    record(
+        claimed,
+        "claim_attempt",
+        source=PhaseState.READY,
+        target=claimed.state,
+        actor=actor,
+        metadata={"attempt": claimed.attempt},
+    )
+    return Claim(ref=ref, instance=instance, spec=spec, run=claimed, token=token, claimed_at=now)
 
 
 # --- execute --------------------------------------------------------------------------------------------
@@ -271,50 +295,90 @@ def record_and_claim_next(
     actor: Actor,
     claim_next: bool,
 ) -> tuple[bool, Claim | None]:
-    """Record the result (see attempt_record); with `claim_next`, also claim an attempt it made ready."""
+    """Record the result (see attempt_record); with `claim_next`, also claim an attempt it made ready.
+
+    One unit of work, retried as a whole if the database picks it as a deadlock victim: the result is
+    never thrown away for a lock conflict.
+    """
+    return retrying(lambda: _record(claim, output=output, error=error, actor=actor, claim_next=claim_next))
+
+
+def _record(
+    claim: Claim,
+    *,
+    output: dict[str, Any] | None,
+    error: dict[str, Any] | None,
+    actor: Actor,
+    claim_next: bool,
+) -> tuple[bool, Claim | None]:
     with unit_of_work():
         instance = lock_instance(claim.instance.pk)
         runs = load_runs(instance)
-        # One query for the run that finished and the phases its completion may open.
-        runs.prefetch([claim.spec.id, *plan_for(instance.version).successors[claim.spec.id]])
-        phase_run = runs[claim.spec.id]
-        run: PhaseRun | ItemRun = phase_run
-        if isinstance(claim.run, ItemRun):
-            run = ItemRun.objects.get(pk=claim.run.pk)
-        if run.state != PhaseState.ACTIVE or run.lease_token != claim.token:
-            logger.warning(
-                "late result for %s attempt %s refused: the lease was given away",
-                claim.spec.id,
-                claim.run.attempt,
-            )
-            return False, None
+        now = db_now(instance)
         advancer = Advancer(
-            instance,
-            actor=actor,
-            now=db_now(instance),
-            runs=runs,
-            keep_local=claim_next,
-            keep_queue=claim.spec.queue,
+            instance, actor=actor, now=now, runs=runs, keep_local=claim_next, keep_queue=claim.spec.queue
         )
-        if error is None and output is not None:
-            advancer.complete_attempt(phase_run, run, output)
+        if error is None and output is not None and _plain_task(claim):
+            # The common case in one conditional update, fenced by the lease token; no row is read.
+            if not hotpath.complete_leased(PhaseRun, claim.run.pk, token=claim.token, output=output, now=now):
+                return _refused(claim)
+            runs.changed(claim.spec.id, PhaseState.COMPLETED)
+            record_fields(
+                "phase",
+                runs.audit_fields(claim.spec.id),
+                "complete",
+                source=PhaseState.ACTIVE,
+                target=PhaseState.COMPLETED,
+                actor=actor,
+            )
         else:
-            assert error is not None
-            handle_attempt_failure(advancer, phase_run, run, error)
+            phase_run = runs[claim.spec.id]
+            run: PhaseRun | ItemRun = phase_run
+            if isinstance(claim.run, ItemRun):
+                run = ItemRun.objects.get(pk=claim.run.pk)
+            if run.state != PhaseState.ACTIVE or run.lease_token != claim.token:
+                return _refused(claim)
+            if error is None and output is not None:
+                advancer.complete_attempt(phase_run, run, output)
+            else:
+                assert error is not None
+                handle_attempt_failure(advancer, phase_run, run, error)
         advancer.run()
         next_claim = claim_kept(advancer, actor) if advancer.kept else None
     return True, next_claim
 
 
+def _plain_task(claim: Claim) -> bool:
+    """A task phase's own attempt (not a map item, not a gate, whose results need reading)."""
+    return isinstance(claim.run, PhaseRun) and claim.spec.type == "task"
+
+
+def _refused(claim: Claim) -> tuple[bool, None]:
+    logger.warning(
+        "late result for %s attempt %s refused: the lease was given away", claim.spec.id, claim.run.attempt
+    )
+    return False, None
+
+
 def claim_kept(advancer: Advancer, actor: Actor) -> Claim | None:
-    """Claim the attempt the advancer kept for this worker, in the transaction that made it ready."""
+    """Claim the attempt the advancer kept for this worker, in the transaction that made it ready.
+
+    A phase run kept straight from `pending` is written once: make_ready and claim_attempt in one update.
+    """
     ref = advancer.kept
     assert ref is not None
-    run: PhaseRun | ItemRun | None = (
-        ItemRun.objects.get(pk=ref.item_run_id) if ref.item_run_id else advancer.runs.by_pk(ref.phase_run_id)
-    )
-    if run is None or run.state != PhaseState.READY:
+    if ref.item_run_id:
+        item = ItemRun.objects.get(pk=ref.item_run_id)
+        spec = advancer.plan.phases[advancer.runs.phase_id_of(item.phase_run_id)]
+        source, run = item.state, item
+    else:
+        phase_id = advancer.runs.phase_id_of(ref.phase_run_id)
+        spec = advancer.plan.phases[phase_id]
+        source = PhaseState.PENDING if advancer.kept_unwritten else advancer.runs.state(phase_id)
+        run = PhaseRun(pk=ref.phase_run_id)
+    if source not in (PhaseState.READY, PhaseState.PENDING):
         return None
-    phase_id = run.phase_id if isinstance(run, PhaseRun) else advancer.runs.phase_id_of(run.phase_run_id)
-    spec = advancer.plan.phases[phase_id]
-    return take_lease(ref, advancer.instance, spec, run, actor=actor, now=advancer.now)
+    claim = take_lease(ref, advancer.instance, spec, run, source=source, actor=actor, now=advancer.now)
+    if claim is None and source == PhaseState.PENDING:
+        raise ConcurrentTransition(f"{spec.id} changed under the instance lock")
+    return claim

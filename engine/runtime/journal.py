@@ -10,15 +10,21 @@ bulk insert each before it commits, so a state change and its record can never p
 
 from __future__ import annotations
 
+import logging
+import random
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 
 from engine.models import Event, ItemRun, PhaseRun, Transition, WorkflowInstance
 from engine.runtime.actors import Actor
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class _Pending(threading.local):
@@ -52,13 +58,41 @@ def unit_of_work() -> Iterator[None]:
 def _flush() -> None:
     transitions, events = _pending.transitions, _pending.events
     _pending.transitions, _pending.events = [], []
-    if transitions:
-        Transition.objects.bulk_create(transitions)
-    if events:
-        created = Event.objects.bulk_create(events)
+    if transitions or events:
         from engine.events import deliver_after_commit
+        from engine.runtime.hotpath import insert_journal
 
-        deliver_after_commit([event.pk for event in created if event.pk is not None])
+        deliver_after_commit(insert_journal(transitions, events))
+
+
+# Deadlock and serialisation failures: the database rolled the whole transaction back, so running the unit of
+# work again from the start is safe (nothing outside the database happened: messages and event delivery wait
+# for the commit).
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+MAX_RETRIES = 5
+
+
+def retryable(exc: BaseException) -> bool:
+    return getattr(exc.__cause__, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+def retrying(work: Callable[[], T]) -> T:
+    """Run `work` (which opens its own `unit_of_work`), again if the database chose it as a deadlock victim.
+
+    Bounded: after MAX_RETRIES the error propagates. Inside an outer transaction there is nothing to retry
+    (the outer block is broken), so the error propagates at once.
+    """
+    for attempt in range(MAX_RETRIES + 1):
+        try:
+            return work()
+        except OperationalError as exc:
+            if attempt == MAX_RETRIES or connection.in_atomic_block or not retryable(exc):
+                raise
+            logger.info(
+                "unit of work retried after %s (attempt %s)", exc.__cause__.__class__.__name__, attempt + 1
+            )
+            time.sleep(random.uniform(0, 0.01 * 2**attempt))
+    raise AssertionError("unreachable")
 
 
 def _subject(obj: Any) -> tuple[WorkflowInstance | None, str, dict[str, Any]]:
@@ -113,9 +147,35 @@ def record(
     emit: bool = True,
 ) -> None:
     """Queue an audit row (and an outbox event) for an action on `obj`, even one that keeps the state."""
+    _, prefix, fields = _subject(obj)
+    record_fields(
+        prefix,
+        fields,
+        name,
+        source=source,
+        target=target,
+        actor=actor,
+        reason=reason,
+        metadata=metadata,
+        emit=emit,
+    )
+
+
+def record_fields(
+    prefix: str,
+    fields: dict[str, Any],
+    name: str,
+    *,
+    source: str,
+    target: str,
+    actor: Actor,
+    reason: str = "",
+    metadata: Mapping[str, Any] | None = None,
+    emit: bool = True,
+) -> None:
+    """`record` for a row the caller did not load: `fields` are the audit row's keys (see `_subject`)."""
     if _pending.depth == 0:
         raise RuntimeError("record must run inside unit_of_work()")
-    _, prefix, fields = _subject(obj)
     _pending.transitions.append(
         Transition(
             **fields,

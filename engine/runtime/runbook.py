@@ -17,8 +17,12 @@ class RunBook(Mapping[str, PhaseRun]):
 
     def __init__(self, instance: WorkflowInstance) -> None:
         self.instance = instance
-        rows = PhaseRun.objects.filter(instance=instance).values_list("phase_id", "pk", "state", "phase_type")
-        self._light = {phase_id: (pk, state, phase_type) for phase_id, pk, state, phase_type in rows}
+        rows = PhaseRun.objects.filter(instance=instance).values_list(
+            "phase_id", "pk", "state", "phase_type", "round"
+        )
+        self._light = {
+            phase_id: (pk, state, phase_type, round_) for phase_id, pk, state, phase_type, round_ in rows
+        }
         self._loaded: dict[str, PhaseRun] = {}
 
     # --- Mapping -------------------------------------------------------------------------------------
@@ -54,11 +58,25 @@ class RunBook(Mapping[str, PhaseRun]):
         return {phase_id: self.state(phase_id) for phase_id in self._light}
 
     def by_pk(self, pk: int) -> PhaseRun | None:
-        phase_id = next((pid for pid, (run_pk, _, _) in self._light.items() if run_pk == pk), None)
+        phase_id = next((pid for pid, (run_pk, *_) in self._light.items() if run_pk == pk), None)
         return None if phase_id is None else self[phase_id]
 
     def phase_id_of(self, pk: int) -> str:
-        return next(pid for pid, (run_pk, _, _) in self._light.items() if run_pk == pk)
+        return next(pid for pid, (run_pk, *_) in self._light.items() if run_pk == pk)
+
+    def pk_of(self, phase_id: str) -> int:
+        return self._light[phase_id][0]
+
+    def audit_fields(self, phase_id: str) -> dict[str, object]:
+        """What an audit row of this phase names (see `journal.record_fields`), without loading the row."""
+        pk, _, _, round_ = self._light[phase_id]
+        return {"instance_id": self.instance.pk, "phase_run_id": pk, "phase_id": phase_id, "round": round_}
+
+    def changed(self, phase_id: str, state: str) -> None:
+        """The row of this phase was written to `state` without its object (engine.runtime.hotpath)."""
+        pk, _, phase_type, round_ = self._light[phase_id]
+        self._light[phase_id] = (pk, state, phase_type, round_)
+        self._loaded.pop(phase_id, None)  # a loaded copy is stale now; it is read again when needed
 
     def prefetch(self, phase_ids: Iterable[str]) -> None:
         """Load the full rows of these phases in one query (those not loaded yet)."""
@@ -70,13 +88,24 @@ class RunBook(Mapping[str, PhaseRun]):
     def adopt(self, run: PhaseRun) -> None:
         """Use this already-loaded object for its phase (so two copies of one row never diverge)."""
         self._loaded[run.phase_id] = run
+        self._light[run.phase_id] = (run.pk, run.state, run.phase_type, run.round)
+
+    @classmethod
+    def of_new(cls, instance: WorkflowInstance, runs: Iterable[PhaseRun]) -> RunBook:
+        """The book of an instance whose runs were just created (nothing to read back)."""
+        book = cls.__new__(cls)
+        book.instance = instance
+        book._light, book._loaded = {}, {}
+        for run in runs:
+            book.adopt(run)
+        return book
 
     def snapshots(self) -> dict[str, scheduler.PhaseSnapshot]:
         """What the scheduler needs: every state, the output of each completed choice, and where each failed
         phase's failure was routed (all it reads)."""
         choices = [
             pid
-            for pid, (_, _, phase_type) in self._light.items()
+            for pid, (_, _, phase_type, _) in self._light.items()
             if phase_type == "choice" and self.state(pid) == PhaseState.COMPLETED
         ]
         failed = [pid for pid in self._light if self.state(pid) == PhaseState.FAILED]

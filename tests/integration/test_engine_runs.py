@@ -570,6 +570,13 @@ def test_event_handlers_hear_about_transitions_after_commit(broker, monkeypatch)
     assert heard == [("instance.completed", str(instance.pk))]
 
 
+CONTROL = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT", "PRAGMA")
+
+
+def counted(captured: CaptureQueriesContext) -> int:
+    return sum(1 for query in captured.captured_queries if not query["sql"].startswith(CONTROL))
+
+
 def test_advancing_one_phase_costs_the_same_queries_whatever_the_template_size(broker):
     def queries_for_one_step(length: int) -> int:
         publish(chain(f"size{length}", length))
@@ -580,13 +587,35 @@ def test_advancing_one_phase_costs_the_same_queries_whatever_the_template_size(b
         with CaptureQueriesContext(connection) as captured:
             attempt_run(ref, actor=Actor(label="worker:q"))
         assert states(instance)["p1"] == "ready"
-        control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT", "PRAGMA")
-        return sum(1 for query in captured.captured_queries if not query["sql"].startswith(control))
+        return counted(captured)
 
-    # claim: lock the run (reading the database clock), claim it, audit row, outbox event (4); record: lock
-    # the instance (and the clock), read every phase's state, read the finished run and its successors,
-    # complete the run, make the next one ready, audit rows, outbox events (7).
-    assert (queries_for_one_step(3), queries_for_one_step(60)) == (11, 11)
+    # claim: lock the instance (reading the run and the database clock), claim the run with a conditional
+    # update, the audit rows and outbox events (3); record: lock the instance (and the clock), read every
+    # phase's state, complete the run fenced by its lease token, make the next one ready, audit rows and
+    # outbox events (5). The journal is one statement on PostgreSQL, two on SQLite.
+    expected = 8 if connection.vendor == "postgresql" else 10
+    assert (queries_for_one_step(3), queries_for_one_step(60)) == (expected, expected)
+
+
+def test_a_step_in_chain_mode_records_and_claims_the_next_in_one_transaction_of_five_queries(broker):
+    """What a worker pays per step when it runs the next attempt itself: 5 queries (6 on SQLite)."""
+    from engine.runtime.attempts import attempt_claim, execute, record_and_claim_next
+
+    def queries_per_step(length: int) -> int:
+        publish(chain(f"steps{length}", length))
+        instance = start_instance(f"steps{length}", {})
+        claim = attempt_claim(broker.sent.pop(), actor=Actor(label="worker:c"))
+        output, error = execute(claim)
+        with CaptureQueriesContext(connection) as captured:
+            accepted, following = record_and_claim_next(
+                claim, output=output, error=error, actor=Actor(label="worker:c"), claim_next=True
+            )
+        assert accepted and following is not None and following.spec.id == "p1"
+        assert states(instance)["p1"] == "active" and not broker.sent
+        return counted(captured)
+
+    expected = 5 if connection.vendor == "postgresql" else 6
+    assert (queries_per_step(7), queries_per_step(60)) == (expected, expected)
 
 
 def test_a_ref_for_a_missing_run_does_nothing(broker):

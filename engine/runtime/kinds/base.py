@@ -17,6 +17,14 @@ class Kind:
 
     name = ""
 
+    def is_dispatched(self, spec: PhasePlan) -> bool:
+        """Whether opening the phase is only "send its first attempt to a worker" (no row needs reading).
+
+        The context then writes such phases as ready with one statement for all of them, or claims one
+        for this worker straight from pending (see `Advancer.flush_dispatch`), and never calls `open`.
+        """
+        return False
+
     def open(self, adv: Advancer, run: PhaseRun, spec: PhasePlan) -> None:
         """The phase just became ready (`make_ready` is applied): start it the way the kind asks for."""
         raise NotImplementedError

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 class Gate(Kind):
     name = "gate"
 
+    def is_dispatched(self, spec: PhasePlan) -> bool:
+        return spec.activity is not None
+
     def open(self, adv: Advancer, run: PhaseRun, spec: PhasePlan) -> None:
         if spec.activity is not None:  # a worker runs the check's activity; `complete` reads its answer
             adv.to_dispatch.append(AttemptRef(run.pk, queue=spec.queue))

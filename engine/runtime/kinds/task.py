@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 class Task(Kind):
     name = "task"
 
+    def is_dispatched(self, spec: PhasePlan) -> bool:
+        return True
+
     def open(self, adv: Advancer, run: PhaseRun, spec: PhasePlan) -> None:
         """Send the first attempt to a worker (or keep it for this one: `Advancer.flush_dispatch`)."""
         adv.to_dispatch.append(AttemptRef(run.pk, queue=spec.queue))

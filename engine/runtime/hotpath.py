@@ -1,0 +1,214 @@
+"""The SQL of the step path: conditional updates and multi-row inserts, without model round trips.
+
+A step of automated work is a handful of statements: lock the instance, read the phase states, complete the
+run (fenced by its lease token), make its successors ready and claim the next one, write the audit rows and
+outbox events. Going through model saves costs more Python than the database spends on the statements, so
+those live here as plain SQL through `connection.cursor()`. The statements are portable (`RETURNING` works on
+PostgreSQL and SQLite ≥ 3.35); only the journal insert has a PostgreSQL form that writes both tables in one
+statement. The same tests run both.
+
+django-fsm stays the declaration of the allowed transitions: every write here asks the model's transition
+graph (`target_of`) for the target state, so a transition the model does not declare cannot happen here
+either, and the `WHERE state = <source>` of each update is the same fence ConcurrentTransitionMixin uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from django.db import connection, models
+from django_fsm import ConcurrentTransition
+
+from engine.models import Event, ItemRun, PhaseRun, Transition
+
+AttemptModel = type[PhaseRun] | type[ItemRun]
+
+
+def target_of(model: type[models.Model], name: str, source: str) -> str:
+    """The state transition `name` leads to from `source`, per the model's django-fsm declaration.
+
+    Raises TransitionNotAllowed, as the transition method itself would.
+    """
+    return getattr(model, name)._django_fsm.next_state(source)
+
+
+@cache
+def _field(model: type[models.Model], name: str) -> models.Field:
+    return model._meta.get_field(name)
+
+
+def _prep(model: type[models.Model], name: str, value: Any) -> Any:
+    """The value as the database driver wants it (JSON adapted, datetimes in the backend's form)."""
+    return _field(model, name).get_db_prep_save(value, connection)
+
+
+def _set_clause(model: type[models.Model], values: dict[str, Any]) -> tuple[str, list[Any]]:
+    sets, params = [], []
+    for name, value in values.items():
+        column = _field(model, name).column
+        if isinstance(value, _Sql):
+            sets.append(f"{column} = {value.sql}")
+            params.extend(_prep(model, name, v) if value.prep else v for v in value.params)
+        else:
+            sets.append(f"{column} = %s")
+            params.append(_prep(model, name, value))
+    return ", ".join(sets), params
+
+
+def _update(model: AttemptModel, pk: int, where: str, where_params: Sequence[Any], **values: Any) -> int:
+    """`UPDATE … SET <values> WHERE id = pk AND <where>`; returns the number of rows changed."""
+    sets, params = _set_clause(model, values)
+    sql = f"UPDATE {model._meta.db_table} SET {sets} WHERE id = %s AND {where}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, pk, *where_params])
+        return cursor.rowcount
+
+
+def _update_returning(
+    model: AttemptModel, pk: int, where: str, where_params: Sequence[Any], **values: Any
+) -> Any:
+    """`_update` that gives back the changed row as a model object (None when nothing matched)."""
+    sets, params = _set_clause(model, values)
+    sql = f"UPDATE {model._meta.db_table} SET {sets} WHERE id = %s AND {where} RETURNING *"
+    rows = list(model.objects.raw(sql, [*params, pk, *where_params]))
+    return rows[0] if rows else None
+
+
+class _Sql:
+    """A SET expression with its own parameters (prepared as the field's values when `prep`)."""
+
+    def __init__(self, sql: str, *params: Any, prep: bool = True) -> None:
+        self.sql, self.params, self.prep = sql, params, prep
+
+
+def set_state(obj: models.Model, state: str) -> None:
+    """Tell an object in memory the state its row now has, as a save would have left it.
+
+    The field is protected (no assignment); ConcurrentTransitionMixin's next conditional save must expect
+    the new state.
+    """
+    obj.__dict__["state"] = state
+    obj._update_initial_state()  # type: ignore[attr-defined]
+
+
+# --- the attempt's state changes ------------------------------------------------------------------------
+
+
+def claim(
+    model: AttemptModel,
+    pk: int,
+    *,
+    source: str,
+    token: str,
+    owner: str,
+    now: datetime,
+    lease_expires_at: datetime,
+) -> Any:
+    """Take the run from `source` (pending, ready or waiting) to active under a new lease token.
+
+    Returns the claimed row as read back by the update, or None when the run was no longer in `source`.
+    From `pending` this is `make_ready` then `claim_attempt`; from `waiting`, `wake` then `claim_attempt`.
+    """
+    if source == "pending":
+        target_of(model, "make_ready", source)
+    elif source == "waiting":
+        target_of(model, "wake", source)
+    target = target_of(model, "claim_attempt", "ready")
+    return _update_returning(
+        model,
+        pk,
+        "state = %s",
+        [source],
+        state=target,
+        attempt=_Sql("attempt + 1", prep=False),
+        lease_token=token,
+        lease_owner=owner,
+        lease_expires_at=lease_expires_at,
+        started_at=_Sql("COALESCE(started_at, %s)", now),
+        next_run_at=None,
+        updated_at=now,
+    )
+
+
+def complete_leased(
+    model: AttemptModel, pk: int, *, token: str, output: dict[str, Any], now: datetime
+) -> bool:
+    """Complete an active run if it still holds `token` (what `complete` does); False for a late result."""
+    target = target_of(model, "complete", "active")
+    changed = _update(
+        model,
+        pk,
+        "state = %s AND lease_token = %s",
+        ["active", token],
+        state=target,
+        output=output,
+        error=None,
+        finished_at=now,
+        next_run_at=None,
+        lost_attempts=0,
+        lease_token=None,
+        lease_expires_at=None,
+        updated_at=now,
+    )
+    return bool(changed)
+
+
+def make_ready(model: AttemptModel, pks: Sequence[int], *, now: datetime) -> None:
+    """pending → ready for these runs, in one statement; ConcurrentTransition if one was not pending."""
+    if not pks:
+        return
+    target = target_of(model, "make_ready", "pending")
+    marks = ", ".join(["%s"] * len(pks))
+    sql = (
+        f"UPDATE {model._meta.db_table} SET state = %s, next_run_at = NULL, updated_at = %s "
+        f"WHERE id IN ({marks}) AND state = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [target, _prep(model, "updated_at", now), *pks, "pending"])
+        if cursor.rowcount != len(pks):
+            raise ConcurrentTransition(f"{len(pks) - cursor.rowcount} run(s) were no longer pending")
+
+
+# --- the journal ----------------------------------------------------------------------------------------
+
+
+def _rows(model: type[models.Model], objs: Sequence[models.Model]) -> tuple[str, list[str], list[Any]]:
+    """Column list, one `(%s, …)` per object, and the flat parameters of a multi-row INSERT."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(f.column for f in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params: list[Any] = []
+    for obj in objs:
+        for f in fields:
+            params.append(f.get_db_prep_save(f.pre_save(obj, add=True), connection))
+    return columns, [row] * len(objs), params
+
+
+def insert_journal(transitions: Sequence[Transition], events: Sequence[Event]) -> list[int]:
+    """Write the audit rows and outbox events with one multi-row INSERT each; returns the event ids.
+
+    On PostgreSQL both inserts are one statement (a data-modifying CTE).
+    """
+    t_table, e_table = Transition._meta.db_table, Event._meta.db_table
+    t_sql = e_sql = ""
+    t_params: list[Any] = []
+    e_params: list[Any] = []
+    if transitions:
+        columns, rows, t_params = _rows(Transition, transitions)
+        t_sql = f"INSERT INTO {t_table} ({columns}) VALUES {', '.join(rows)}"
+    if events:
+        columns, rows, e_params = _rows(Event, events)
+        e_sql = f"INSERT INTO {e_table} ({columns}) VALUES {', '.join(rows)} RETURNING id"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and t_sql and e_sql:
+            cursor.execute(f"WITH t AS ({t_sql}) {e_sql}", [*t_params, *e_params])
+            return [row[0] for row in cursor.fetchall()]
+        if t_sql:
+            cursor.execute(t_sql, t_params)
+        if e_sql:
+            cursor.execute(e_sql, e_params)
+            return [row[0] for row in cursor.fetchall()]
+    return []
