@@ -17,5 +17,10 @@ def noop(input: dict[str, Any], ctx: ActivityContext) -> dict[str, Any]:
 
 @shared_task(name="bench.noop_task", ignore_result=False)
 def noop_task(previous: Any = None) -> int:
-    """The baseline's step: a plain Celery task that does nothing."""
+    """The baseline's step: a plain Celery task that does nothing but count the steps before it.
+
+    After a group, the join receives the list of the branches' results.
+    """
+    if isinstance(previous, list):
+        return max(previous) + 1
     return (previous or 0) + 1

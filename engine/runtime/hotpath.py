@@ -172,6 +172,39 @@ def make_ready(model: AttemptModel, pks: Sequence[int], *, now: datetime) -> Non
             raise ConcurrentTransition(f"{len(pks) - cursor.rowcount} run(s) were no longer pending")
 
 
+# --- starting --------------------------------------------------------------------------------------------
+
+
+def insert_runs(
+    instance_id: Any, rows: Sequence[tuple[str, str, int, str]], *, now: datetime
+) -> dict[str, int]:
+    """One PhaseRun per `(phase_id, phase_type, position, state)` in one INSERT; returns their ids by phase.
+
+    Every other column gets the model's default, prepared once rather than once per row.
+    """
+    prototype = PhaseRun(instance_id=instance_id, created_at=now, updated_at=now)
+    varying = ("phase_id", "phase_type", "position", "state")
+    fields = [f for f in PhaseRun._meta.concrete_fields if not f.primary_key]
+    constant = {
+        f.attname: f.get_db_prep_save(getattr(prototype, f.attname), connection)
+        for f in fields
+        if f.name not in varying
+    }
+    columns = ", ".join(f.column for f in fields)
+    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params: list[Any] = []
+    for row in rows:
+        values = dict(zip(varying, row, strict=True))
+        params.extend(values[f.name] if f.name in values else constant[f.attname] for f in fields)
+    sql = (
+        f"INSERT INTO {PhaseRun._meta.db_table} ({columns}) VALUES {', '.join([row_sql] * len(rows))} "
+        "RETURNING id, phase_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {phase_id: pk for pk, phase_id in cursor.fetchall()}
+
+
 # --- the journal ----------------------------------------------------------------------------------------
 
 

@@ -91,13 +91,14 @@ class RunBook(Mapping[str, PhaseRun]):
         self._light[run.phase_id] = (run.pk, run.state, run.phase_type, run.round)
 
     @classmethod
-    def of_new(cls, instance: WorkflowInstance, runs: Iterable[PhaseRun]) -> RunBook:
-        """The book of an instance whose runs were just created (nothing to read back)."""
+    def of_new(cls, instance: WorkflowInstance, light: Iterable[tuple[str, int, str, str, int]]) -> RunBook:
+        """The book of an instance whose runs were just created: `(phase_id, pk, state, type, round)`."""
         book = cls.__new__(cls)
         book.instance = instance
-        book._light, book._loaded = {}, {}
-        for run in runs:
-            book.adopt(run)
+        book._light = {
+            phase_id: (pk, state, phase_type, round_) for phase_id, pk, state, phase_type, round_ in light
+        }
+        book._loaded = {}
         return book
 
     def snapshots(self) -> dict[str, scheduler.PhaseSnapshot]:

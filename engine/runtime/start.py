@@ -5,23 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Now
 from jsonschema import Draft202012Validator
 
 from engine.definition.limits import params_size_problems
 from engine.errors import NotFound, ParamsInvalid, TransitionRejected
 from engine.models import (
+    InstanceState,
     PhaseRun,
+    PhaseState,
     TemplateVersion,
     VersionState,
     WorkflowInstance,
     WorkflowTemplate,
 )
 from engine.models.states import UNFINISHED_INSTANCE_STATES
+from engine.runtime import hotpath, scheduler
 from engine.runtime.actors import Actor
 from engine.runtime.advance import Advancer
 from engine.runtime.clock import db_now
-from engine.runtime.journal import apply_transition, unit_of_work
+from engine.runtime.dispatch import AttemptRef, dispatch
+from engine.runtime.journal import record, record_fields, unit_of_work
+from engine.runtime.kinds import kind_of
 from engine.runtime.plans import plan_for
+from engine.runtime.runbook import RunBook
 
 
 def params_problems(schema: Any, params: Any) -> list[dict[str, str]]:
@@ -66,43 +73,95 @@ def start_instance(
     """Start an instance, or return the unfinished one already started with the same business key."""
     actor = actor or Actor.system("api")
     params = {} if params is None else params
-    template = WorkflowTemplate.objects.filter(key=template_key).first()
-    if template is None:
-        raise NotFound(f"no template {template_key!r}")
+    pinned = _startable_version(template_key, version)
+    template = pinned.template
     if business_key:
         existing = _unfinished(template, business_key)
         if existing is not None:
             return existing
-    pinned = pick_version(template, version)
     plan = plan_for(pinned)
     problems = params_problems(plan.params_schema, params)
     if problems:
         raise ParamsInvalid(f"{len(problems)} problem(s) in params", errors=problems)
+    now = db_now(pinned)
     try:
         with unit_of_work():
+            instance = WorkflowInstance(
+                template=template,
+                version=pinned,
+                business_key=business_key or None,
+                params=params,
+                started_by=actor.user,
+            )
+            instance.start(at=now)  # written by the INSERT itself: created → running is one row write
             with (
                 transaction.atomic()
             ):  # a savepoint: losing the business-key race leaves the outer block usable
-                instance = WorkflowInstance.objects.create(
-                    template=template,
-                    version=pinned,
-                    business_key=business_key or None,
-                    params=params,
-                    started_by=actor.user,
-                )
-            PhaseRun.objects.bulk_create(
-                PhaseRun(instance=instance, phase_id=spec.id, phase_type=spec.type, position=spec.position)
-                for spec in plan.phases.values()
+                instance.save(force_insert=True)
+            record(
+                instance,
+                "start",
+                source=InstanceState.CREATED,
+                target=instance.state,
+                actor=actor,
+                metadata={"version": pinned.number},
             )
-            now = db_now()
-            apply_transition(instance, "start", actor=actor, at=now, metadata={"version": pinned.number})
-            Advancer(instance, actor=actor, now=now).run()
+            runs = _create_runs(instance, plan, actor, now)
+            Advancer(instance, actor=actor, now=now, runs=runs).run()
     except IntegrityError:
         existing = _unfinished(template, business_key) if business_key else None
         if existing is None:
             raise
         return existing
     return instance
+
+
+def _startable_version(template_key: str, number: int | None) -> TemplateVersion:
+    """The version to start, its template and the database clock in one query (errors: `pick_version`)."""
+    versions = (
+        TemplateVersion.objects.select_related("template")
+        .defer("definition")  # read only if the plan is not cached yet
+        .filter(template__key=template_key)
+        .annotate(db_now=Now())
+    )
+    if number is None:
+        found = versions.filter(state=VersionState.PUBLISHED).order_by("-number").first()
+    else:
+        found = versions.filter(number=number, state=VersionState.PUBLISHED).first()
+    if found is not None:
+        return found
+    template = WorkflowTemplate.objects.filter(key=template_key).first()
+    if template is None:
+        raise NotFound(f"no template {template_key!r}")
+    return pick_version(template, number)  # raises the precise refusal
+
+
+def _create_runs(instance: WorkflowInstance, plan: Any, actor: Actor, now: Any) -> RunBook:
+    """One row per phase in one INSERT; the roots that only dispatch an attempt are inserted ready."""
+    pending = {phase_id: scheduler.PhaseSnapshot(PhaseState.PENDING) for phase_id in plan.phases}
+    roots = scheduler.next_decision(plan, pending).ready
+    ready = {pid for pid in roots if kind_of(plan.phases[pid]).is_dispatched(plan.phases[pid])}
+    state_of_ready = hotpath.target_of(PhaseRun, "make_ready", PhaseState.PENDING)
+    states = {pid: state_of_ready if pid in ready else PhaseState.PENDING for pid in plan.phases}
+    ids = hotpath.insert_runs(
+        instance.pk,
+        [(spec.id, spec.type, spec.position, states[spec.id]) for spec in plan.phases.values()],
+        now=now,
+    )
+    book = RunBook.of_new(
+        instance, [(pid, ids[pid], states[pid], plan.phases[pid].type, 1) for pid in plan.phases]
+    )
+    for phase_id in ready:
+        record_fields(
+            "phase",
+            book.audit_fields(phase_id),
+            "make_ready",
+            source=PhaseState.PENDING,
+            target=state_of_ready,
+            actor=actor,
+        )
+    dispatch([AttemptRef(ids[pid], queue=plan.phases[pid].queue) for pid in roots if pid in ready])
+    return book
 
 
 def _unfinished(template: WorkflowTemplate, business_key: str) -> WorkflowInstance | None:
