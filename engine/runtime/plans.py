@@ -18,9 +18,20 @@ def plan_for(version: TemplateVersion) -> Plan:
     key = (version.pk, version.checksum)
     plan = _cache.get(key)
     if plan is None:
-        plan = compile_template(version.definition)
+        plan = compile_template(_definition(version))
         with _lock:
             if len(_cache) >= _MAX:
                 _cache.clear()
             _cache[key] = plan
     return plan
+
+
+def _definition(version: TemplateVersion) -> dict:
+    """The definition, read on its own when the row was loaded without it (the hot path defers it).
+
+    Not through the deferred field's own loading: django-fsm's refresh_from_db lifts the protection of
+    state fields for every thread of the process while it runs.
+    """
+    if "definition" in version.get_deferred_fields():
+        return TemplateVersion.objects.values_list("definition", flat=True).get(pk=version.pk)
+    return version.definition
