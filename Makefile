@@ -6,7 +6,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/phasegate
 REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: install lint format test test-sqlite test-postgres test-unit test-integration test-e2e test-long demo run worker sweeper beat bench bench-scale bench-sweeps clean
+.PHONY: install lint format test test-sqlite test-postgres test-unit test-integration test-e2e test-long demo run worker sweeper beat bench bench-scale bench-sweeps chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -89,6 +89,11 @@ bench: install
 bench-scale: install
 	bash .ci/services.sh
 	$(BIN)/python bench/scale.py $(SCALE_ARGS)
+
+# The fault suite (tests/reliability) at full size on PostgreSQL + Redis; `make test` runs it small.
+chaos: install
+	bash .ci/services.sh
+	PHASEGATE_CHAOS=full DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) $(BIN)/pytest tests/reliability -p no:randomly $(PYTEST_ARGS)
 
 # One tick of each sweep with 1,000 due rows, on PostgreSQL.
 bench-sweeps: install

@@ -100,3 +100,57 @@ def db_limits(input: dict[str, Any], ctx: ActivityContext) -> dict[str, Any]:
             cursor.execute(f"SHOW {name}")
             values[name] = cursor.fetchone()[0]
     return values
+
+
+# --- the fault suite (tests/reliability) ------------------------------------------------------------------
+
+LEDGER_TABLE = "reliability_ledger"
+FREEZE_ENV = "PHASEGATE_TEST_FREEZE_MARKER"
+
+
+@activity("test.ledger")
+def ledger(input: dict[str, Any], ctx: ActivityContext) -> dict[str, Any]:
+    """An effect recorded by idempotency key (one row per call, committed at once, outside the engine's
+    transactions), so SQL can tell an effect that is missing from one that happened twice."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {LEDGER_TABLE} (key, attempt, pid) VALUES (%s, %s, %s)",
+            [ctx.idempotency_key, ctx.attempt, os.getpid()],
+        )
+    time.sleep(float(input.get("seconds", 0)))
+    return {"recorded": ctx.idempotency_key, "attempt": ctx.attempt}
+
+
+@activity("test.poison")
+def poison(input: dict[str, Any], ctx: ActivityContext) -> dict[str, Any]:
+    """Kill the worker process that runs it, every time (a segfaulting library, the OOM killer)."""
+    _note_call("test.poison", ctx)
+    os.kill(os.getpid(), 9)
+    return {}
+
+
+def _freeze_inside_a_transaction(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+    """With the marker file present, the first pool process to write inside a transaction takes the marker
+    and stops itself (SIGSTOP) right there, holding its row locks: a worker frozen inside a transaction."""
+    result = execute(sql, params, many, context)
+    marker = os.environ.get(FREEZE_ENV, "")
+    if marker and context["connection"].in_atomic_block and sql.lstrip().upper().startswith("UPDATE"):
+        try:
+            os.rename(marker, f"{marker}.taken")  # exactly one process wins the marker
+        except OSError:
+            return result
+        Path(f"{marker}.pid").write_text(str(os.getpid()))
+        os.kill(os.getpid(), 19)  # SIGSTOP
+    return result
+
+
+if os.environ.get(FREEZE_ENV):
+    from celery.signals import worker_process_init
+
+    @worker_process_init.connect(weak=False)
+    def _install_freeze(**_: Any) -> None:
+        from django.db import connection
+
+        connection.execute_wrappers.append(_freeze_inside_a_transaction)

@@ -47,12 +47,27 @@ def worker_environment(calls_dir: Path) -> dict[str, str]:
 
 
 class Worker:
-    """Start, kill and restart a `celery worker` process with the test activities loaded."""
+    """Start, kill and restart a `celery worker` process with the test activities loaded.
 
-    def __init__(self, calls_dir: Path) -> None:
+    By default it takes the work queue; `queues` and `beat=True` make a sweeper (the sweeps' queue, with
+    beat inside) as production runs one. `env` adds to the environment it inherits.
+    """
+
+    def __init__(
+        self,
+        calls_dir: Path,
+        *,
+        queues: list[str] | None = None,
+        concurrency: int = 2,
+        beat: bool = False,
+        env: dict[str, str] | None = None,
+        name: str = "worker",
+    ) -> None:
         self.calls_dir = calls_dir
+        self.queues = queues or [settings.CELERY_TASK_DEFAULT_QUEUE]
+        self.concurrency, self.beat, self.env, self.name = concurrency, beat, dict(env or {}), name
         self.process: subprocess.Popen[bytes] | None = None
-        self.log = calls_dir / "worker.log"
+        self.log = calls_dir / f"{name}.log"
 
     def start(self) -> None:
         command = [
@@ -65,28 +80,40 @@ class Worker:
             "-l",
             "warning",
             "-Q",
-            settings.CELERY_TASK_DEFAULT_QUEUE,
+            ",".join(self.queues),
             "-c",
-            "2",
+            str(self.concurrency),
             "-P",
             "prefork",
             "--include",
             "tests.support.activities",
             "-n",
-            f"test-{time.monotonic_ns()}@%h",
+            f"{self.name}-{time.monotonic_ns()}@%h",
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
         ]
+        if self.beat:
+            command += ["-B", "-s", str(self.calls_dir / f"{self.name}-beat-schedule")]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 command,
                 cwd=BASE_DIR,
-                env=worker_environment(self.calls_dir),
+                env={**worker_environment(self.calls_dir), **self.env},
                 stdout=log,
                 stderr=log,
                 start_new_session=True,  # its own process group, so kill() takes the pool children too
             )
+
+    def pool_pids(self) -> list[int]:
+        """The pool processes (children of the worker's main process; not beat's)."""
+        if self.process is None:
+            return []
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        try:
+            return [int(pid) for pid in children.read_text().split()]
+        except OSError:
+            return []
 
     def kill(self) -> None:
         """SIGKILL the worker and its pool processes, as a crash or the OOM killer would."""
