@@ -236,6 +236,8 @@ _SWEEPS = {
     "dispatch-due-work": ("engine.tasks.due_work_dispatch", env_int("PHASEGATE_DUE_WORK_EVERY", 2)),
     "reap-expired-leases": ("engine.tasks.leases_reap", env_int("PHASEGATE_REAP_EVERY", 10)),
     "sweep-slas": ("engine.tasks.sla_sweep", env_int("PHASEGATE_SLA_EVERY", 60)),
+    "compensations-due": ("engine.tasks.compensations_due", 5),
+    "subworkflows-reconcile": ("engine.tasks.subworkflows_reconcile", 10),
 }
 CELERY_TASK_ROUTES = {task: {"queue": PHASEGATE_SWEEP_QUEUE} for task, _ in _SWEEPS.values()}
 CELERY_BEAT_SCHEDULE = {
@@ -246,7 +248,6 @@ CELERY_BEAT_SCHEDULE = {
     "deliver-outbox": {"task": "engine.tasks.outbox_deliver", "schedule": timedelta(seconds=5)},
     "deliver-webhooks": {"task": "engine.tasks.webhooks_deliver", "schedule": timedelta(seconds=5)},
     "fire-schedules": {"task": "engine.tasks.schedules_fire", "schedule": timedelta(seconds=10)},
-    "compensations-due": {"task": "engine.tasks.compensations_due", "schedule": timedelta(seconds=5)},
 }
 
 PHASEGATE = {

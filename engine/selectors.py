@@ -159,6 +159,15 @@ def instance_compensations(*, instance_id: Any) -> list[CompensationRun]:
     return list(CompensationRun.objects.filter(instance_id=instance_id).order_by("order"))
 
 
+def instance_children(*, instance_id: Any) -> list[WorkflowInstance]:
+    """The sub-workflows an instance started, oldest first."""
+    return list(
+        WorkflowInstance.objects.filter(parent_phase_run__instance_id=instance_id)
+        .select_related("template", "parent_phase_run", "parent_item_run")
+        .order_by("created_at")
+    )
+
+
 def template_choices() -> list[tuple[str, str]]:
     return list(WorkflowTemplate.objects.order_by("key").values_list("key", "name"))
 

@@ -72,3 +72,10 @@ def compensations_due() -> int:
     from engine.runtime.compensation import compensations_due as sweep
 
     return sweep()
+
+
+@shared_task(name="engine.tasks.subworkflows_reconcile", ignore_result=True)
+def subworkflows_reconcile() -> int:
+    from engine.runtime.subworkflows import subworkflows_reconcile as sweep
+
+    return sweep()

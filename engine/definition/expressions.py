@@ -17,7 +17,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 from engine.definition.budget import Budget, BudgetedEvaluator, BudgetExceeded
 
 MAX_EXPRESSION_LENGTH = 4096
-_STEP_REFERENCE = re.compile(r"\bsteps\.([a-z][a-z0-9_]*)")
+_STEP_REFERENCE = re.compile(r"(?<![.\w])steps\.([a-z][a-z0-9_]*)")  # not `x.steps.y`
 _ROOT_REFERENCE = re.compile(r"(?<![.\w])(params|instance|item|index)\b")
 
 

@@ -41,6 +41,14 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
     # Time spent suspended does not count against SLAs: due times move out by each suspension's length.
     suspended_seconds = models.FloatField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+    # A sub-workflow knows the phase (and map item) of its parent that started it, and how deep it nests.
+    parent_phase_run = models.ForeignKey(
+        "engine.PhaseRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="child_instances"
+    )
+    parent_item_run = models.ForeignKey(
+        "engine.ItemRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="child_instances"
+    )
+    depth = models.PositiveSmallIntegerField(default=0, help_text="0 for a top-level instance")
 
     class Meta:
         ordering = ["-created_at"]

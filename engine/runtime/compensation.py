@@ -281,11 +281,6 @@ def _audit(step: CompensationRun, name: str, *, actor: Actor, reason: str = "", 
     )
 
 
-def compensations_of(*, instance_id: Any) -> list[CompensationRun]:
-    """The compensation steps of an instance, in the order they run (a selector for pages and the API)."""
-    return list(CompensationRun.objects.filter(instance_id=instance_id).order_by("order"))
-
-
 # --- the sweep ---------------------------------------------------------------------------------------------
 
 

@@ -133,6 +133,10 @@ def apply_transition(
     getattr(obj, name)(**kwargs)
     obj.save()
     record(obj, name, source=source, target=obj.state, actor=actor, reason=reason, metadata=metadata)
+    if isinstance(obj, WorkflowInstance) and obj.parent_phase_run_id is not None and obj.is_finished:
+        from engine.runtime.subworkflows import notify_parent
+
+        notify_parent(obj)
 
 
 def record(

@@ -72,6 +72,7 @@ def cancel_instance(*, instance_id: Any, actor: Actor, reason: str) -> None:
             if run.state in UNFINISHED_PHASE_STATES:
                 cancel_items(adv, run, reason)
                 apply_transition(run, "cancel", actor=actor, reason=reason, at=adv.now)
+        children_cascade(adv, "cancel", reason)
 
 
 def cancel_items(adv: Advancer, run: PhaseRun, reason: str) -> None:
@@ -86,6 +87,7 @@ def suspend_instance(*, instance_id: Any, actor: Actor, reason: str) -> None:
     with locked(instance_id, actor) as adv:
         _require(adv.instance, "suspend", "suspend the instance")
         apply_transition(adv.instance, "suspend", actor=actor, reason=reason, at=adv.now)
+        children_cascade(adv, "suspend", reason)
 
 
 def resume_instance(*, instance_id: Any, actor: Actor, reason: str) -> None:
@@ -94,6 +96,7 @@ def resume_instance(*, instance_id: Any, actor: Actor, reason: str) -> None:
     with locked(instance_id, actor) as adv:
         _require(adv.instance, "resume", "resume the instance")
         apply_transition(adv.instance, "resume", actor=actor, reason=reason, at=adv.now)
+        children_cascade(adv, "resume", reason)
         for run in adv.runs.values():
             if run.state == PhaseState.FAILED and adv.plan.phases[run.phase_id].on_fail == "suspend":
                 _retry_phase(adv, run, reason)
@@ -318,3 +321,10 @@ def _resolve(letter: DeadLetter, state: str, *, actor: Actor, reason: str) -> No
     letter.state, letter.resolved_at, letter.resolved_by = state, timezone.now(), actor.user
     letter.resolution_reason = reason
     letter.save(update_fields=["state", "resolved_at", "resolved_by", "resolution_reason"])
+
+
+def children_cascade(adv: Advancer, operation: str, reason: str) -> None:
+    """Sub-workflows follow their parent's cancel, suspend and resume."""
+    from engine.runtime.subworkflows import children_cascade as cascade
+
+    cascade(adv, operation, reason)

@@ -69,8 +69,15 @@ def start_instance(
     business_key: str | None = None,
     version: int | None = None,
     actor: Actor | None = None,
+    *,
+    parent_phase_run: PhaseRun | None = None,
+    parent_item_run: Any = None,
+    depth: int = 0,
 ) -> WorkflowInstance:
-    """Start an instance, or return the unfinished one already started with the same business key."""
+    """Start an instance, or return the unfinished one already started with the same business key.
+
+    A sub-workflow passes the phase run (and map item run) of its parent that starts it, and its depth.
+    """
     actor = actor or Actor.system("api")
     params = {} if params is None else params
     pinned = _startable_version(template_key, version)
@@ -92,6 +99,9 @@ def start_instance(
                 business_key=business_key or None,
                 params=params,
                 started_by=actor.user,
+                parent_phase_run=parent_phase_run,
+                parent_item_run=parent_item_run,
+                depth=depth,
             )
             instance.start(at=now)  # written by the INSERT itself: created → running is one row write
             with (

@@ -134,6 +134,8 @@ def workflow_detail(request: HttpRequest, instance_id: Any) -> HttpResponse:
         "can_override": access.may_override_instances(request.user)
         or access.may_override_phases(request.user),
         "compensations": selectors.instance_compensations(instance_id=progress.instance.pk),
+        "children": selectors.instance_children(instance_id=progress.instance.pk),
+        "parent_run": progress.instance.parent_phase_run,
     }
     return render(request, "pages/workflow_detail.html", context)
 

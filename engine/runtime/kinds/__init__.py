@@ -8,7 +8,7 @@ register it in `KINDS` below, and teach `engine/definition` (schema, compiler) i
 from __future__ import annotations
 
 from engine.definition.plan import PhasePlan
-from engine.runtime.kinds import choice, gate, human, map, task, wait
+from engine.runtime.kinds import choice, gate, human, map, subworkflow, task, wait
 from engine.runtime.kinds.base import Kind
 
 KINDS: dict[str, Kind] = {
@@ -18,6 +18,7 @@ KINDS: dict[str, Kind] = {
     "map": map.MAP,
     "wait": wait.WAIT,
     "human": human.HUMAN,
+    "subworkflow": subworkflow.SUBWORKFLOW,
 }
 
 

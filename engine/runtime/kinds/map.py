@@ -84,8 +84,27 @@ def release_items(adv: Advancer, run: PhaseRun, spec: PhasePlan, items: list[Ite
             break
         if item.state == PhaseState.PENDING:
             apply_transition(item, "make_ready", actor=adv.actor)
-            adv.to_dispatch.append(AttemptRef(run.pk, item_run_id=item.pk, queue=spec.queue))
+            if spec.calls_template:
+                _start_item_child(adv, run, spec, item)
+            else:
+                adv.to_dispatch.append(AttemptRef(run.pk, item_run_id=item.pk, queue=spec.queue))
             room -= 1
+
+
+def _start_item_child(adv: Advancer, run: PhaseRun, spec: PhasePlan, item: ItemRun) -> None:
+    """A map of sub-workflows: the item is active, without a lease while its child runs."""
+    from engine.runtime.subworkflows import start_child
+
+    apply_transition(
+        item,
+        "claim_attempt",
+        actor=adv.actor,
+        token="subworkflow",
+        owner="subworkflow",
+        at=adv.now,
+        lease_expires_at=None,
+    )
+    start_child(adv, run, spec, item)
 
 
 def progress(adv: Advancer, phase_run: PhaseRun, spec: PhasePlan) -> None:
