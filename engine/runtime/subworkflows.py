@@ -183,9 +183,9 @@ def children_cascade(adv: Any, operation: str, reason: str) -> None:
         parent_phase_run__instance_id=adv.instance.pk, state__in=wanted[operation]
     ).values_list("pk", flat=True)
     service = {
-        "cancel": operations.instance_cancel,
-        "suspend": operations.instance_suspend,
-        "resume": operations.instance_resume,
+        "cancel": operations.cancel_instance,
+        "suspend": operations.suspend_instance,
+        "resume": operations.resume_instance,
     }[operation]
     for child_id in children:
         service(instance_id=child_id, actor=adv.actor, reason=f"parent {adv.instance.pk}: {reason}")

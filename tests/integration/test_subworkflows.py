@@ -10,7 +10,9 @@ import pytest
 
 from engine.models import PhaseRun, Transition, WorkflowInstance
 from engine.runtime.actors import Actor
-from engine.runtime.operations import instance_cancel, instance_resume, instance_suspend
+from engine.runtime.operations import cancel_instance as instance_cancel
+from engine.runtime.operations import resume_instance as instance_resume
+from engine.runtime.operations import suspend_instance as instance_suspend
 from engine.runtime.start import start_instance
 from engine.runtime.subworkflows import subworkflows_reconcile
 from tests.factories import UserFactory
