@@ -29,6 +29,7 @@ from engine.definition.problems import Problem
 from engine.definition.validation import MAX_BYTES
 from engine.errors import Conflict, EngineError, TemplateInvalid
 from engine.models import TemplateVersion, VersionState, WorkflowTemplate
+from engine.roles import unheld_roles
 from engine.services import templates as template_services
 
 
@@ -116,6 +117,7 @@ class DesignerPageView(DesignerView):
             "canPublish": access.may_publish(request.user),
             "document": document,
             "problems": [p.as_dict() for p in template_services.template_validate(document)],
+            "warnings": unheld_roles(document),
             "template": selectors.template_payload(template) if template else None,
             "version": selectors.version_payload(version) if version else None,
             "draft": selectors.version_payload(draft) if draft else None,
@@ -149,7 +151,11 @@ class ValidateView(DesignerView):
             )
         # The validator takes the text itself: it measures it and reports bad JSON as a problem at "".
         problems = template_services.template_validate(body)
-        return JsonResponse({"problems": [p.as_dict() for p in problems]})
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
+        return JsonResponse({"problems": [p.as_dict() for p in problems], "warnings": unheld_roles(document)})
 
 
 class SaveView(DesignerView):
@@ -206,7 +212,9 @@ class PublishView(DesignerView):
             return problems_response(exc.problems, status=400, message=f"not published: {exc.message}")
         except EngineError as exc:
             return error_response(exc.code, exc.message, status=exc.status)
-        return JsonResponse({"version": selectors.version_payload(version)})
+        return JsonResponse(
+            {"version": selectors.version_payload(version), "warnings": unheld_roles(version.definition)}
+        )
 
 
 class DraftFromView(DesignerView):

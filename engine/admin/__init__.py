@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from engine.admin import incidents, instances, records, schedules, templates, webhooks
+from engine.admin import incidents, instances, records, roles, schedules, templates, webhooks
 
-__all__ = ["incidents", "instances", "records", "schedules", "templates", "webhooks"]
+__all__ = ["incidents", "instances", "records", "roles", "schedules", "templates", "webhooks"]

@@ -439,6 +439,7 @@ class WorkflowInstanceAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin)
         "error_pretty",
         "progress_page",
         "phases",
+        "role_assignments",
         "audit_trail",
     )
     exclude = ("params", "error")
@@ -502,6 +503,12 @@ class WorkflowInstanceAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin)
             for run in runs
         ]
         return html_table(headers, cells)
+
+    @admin.display(description="roles given on this instance")
+    def role_assignments(self, obj: WorkflowInstance) -> str:
+        from engine.admin.roles import instance_role_assignments
+
+        return instance_role_assignments(obj)
 
     @admin.display(description="audit trail")
     def audit_trail(self, obj: WorkflowInstance) -> str:

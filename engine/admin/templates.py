@@ -16,6 +16,7 @@ from engine import access
 from engine.admin.common import ReadOnlyInline, pretty_json
 from engine.errors import EngineError, TemplateInvalid
 from engine.models import TemplateVersion, WorkflowTemplate
+from engine.roles import unheld_roles
 from engine.services import templates as template_services
 
 
@@ -30,8 +31,14 @@ class VersionInline(ReadOnlyInline):
 class WorkflowTemplateAdmin(admin.ModelAdmin):
     list_display = ("key", "name", "latest_published", "updated_at")
     search_fields = ("key", "name")
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = ("created_at", "updated_at", "roles_and_members")
     inlines = [VersionInline]
+
+    @admin.display(description="roles and who holds them")
+    def roles_and_members(self, obj: WorkflowTemplate) -> str:
+        from engine.admin.roles import template_role_members
+
+        return template_role_members(obj.versions.order_by("-number").first())
 
     @admin.display(description="latest published")
     def latest_published(self, obj: WorkflowTemplate) -> str:
@@ -119,6 +126,10 @@ class TemplateVersionAdmin(admin.ModelAdmin):
                 self.message_user(
                     request, f"{version.template.key} v{version.number} published", messages.SUCCESS
                 )
+                for warning in unheld_roles(version.definition):
+                    self.message_user(
+                        request, f"{version.template.key}: {warning['message']}", messages.WARNING
+                    )
 
     @admin.action(description="Retire selected published versions", permissions=["retire"])
     def retire_versions(self, request: HttpRequest, queryset: Any) -> None:

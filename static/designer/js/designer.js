@@ -15,6 +15,7 @@ const $ = (id) => document.getElementById(id);
 const config = JSON.parse($("pg-designer-config").textContent);
 const store = new Store(config.document, { editable: config.mode === "edit" });
 store.problems = config.problems || [];
+store.warnings = config.warnings || []; // e.g. a role nobody holds: publishing still works
 
 const canvas = new Canvas($("pg-canvas"), store);
 const phasePanel = new PhasePanel($("pg-phase-panel"), store, { activities: config.activities || [] });

@@ -29,7 +29,10 @@ export class Validator {
     }
     const { ok, status, body } = await postJson(this.url, text, { raw: true });
     if (mine !== this.sequence) return; // a newer request is on its way
-    if (ok || body?.problems) this.store.setProblems(body.problems || []);
+    if (ok || body?.problems) {
+      this.store.warnings = body.warnings || [];
+      this.store.setProblems(body.problems || []);
+    }
     else this.onError(`Validation failed (HTTP ${status}).`);
   }
 }
@@ -49,6 +52,16 @@ export class ProblemList {
     clear(this.listEl);
     setText(this.countEl, problems.length);
     this.countEl.classList.toggle("pg-count-bad", problems.length > 0);
+    for (const warning of this.store.warnings || []) {
+      this.listEl.append(
+        h(
+          "li",
+          { class: "pg-warning", "data-code": warning.code || "" },
+          h("span", { class: "pg-problem-code" }, "warning"),
+          h("span", { class: "pg-problem-message" }, warning.message || ""),
+        ),
+      );
+    }
     if (!problems.length) {
       this.listEl.append(h("li", { class: "pg-ok" }, "No problems: this template is valid."));
       return;

@@ -1,0 +1,151 @@
+"""Who holds the roles: per-instance role assignments, and each template role's group and members.
+
+A template role is held by the members of the group with the role's key as its name (admin → Groups);
+a role assignment gives a role to a user or a group on one instance only. Granting and revoking one is
+recorded in the instance's audit trail.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from engine.models import RoleAssignment, TemplateVersion, WorkflowInstance
+from engine.roles import role_holdings
+from engine.runtime.actors import Actor
+from engine.runtime.journal import record, unit_of_work
+from engine.runtime.plans import plan_for
+
+
+class RoleAssignmentForm(forms.ModelForm):
+    class Meta:
+        model = RoleAssignment
+        fields = ("instance", "role", "user", "group")
+        help_texts = {
+            "role": "A role key of the instance's template (its roles are listed on the template's page).",
+            "user": "Give the role to this person on this instance…",
+            "group": "…or to every member of this group.",
+        }
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        instance: WorkflowInstance | None = cleaned.get("instance")
+        role = cleaned.get("role")
+        if instance is not None and role:
+            roles = plan_for(instance.version).roles
+            if role not in roles:
+                known = ", ".join(f"{key} ({name})" for key, name in roles.items()) or "none"
+                self.add_error(
+                    "role", f"The template {instance.template.key} has no role {role!r}; its roles: {known}."
+                )
+        if not cleaned.get("user") and not cleaned.get("group"):
+            self.add_error("user", "Choose a person or a group.")
+        if cleaned.get("user") and cleaned.get("group"):
+            self.add_error("group", "Choose a person or a group, not both.")
+        return cleaned
+
+
+@admin.register(RoleAssignment)
+class RoleAssignmentAdmin(admin.ModelAdmin):
+    form = RoleAssignmentForm
+    list_display = ("instance", "role", "user", "group", "created_at")
+    list_filter = ("role",)
+    search_fields = ("role", "user__username", "group__name")
+    raw_id_fields = ("instance",)
+    autocomplete_fields = ("user", "group")
+    list_select_related = ("instance__template", "user", "group")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # grant a new one and revoke the old: each is one line in the audit trail
+
+    def save_model(self, request: HttpRequest, obj: RoleAssignment, form: Any, change: bool) -> None:
+        with unit_of_work():
+            super().save_model(request, obj, form, change)
+            _audit(obj, "role_grant", request)
+
+    def delete_model(self, request: HttpRequest, obj: RoleAssignment) -> None:
+        with unit_of_work():
+            _audit(obj, "role_revoke", request)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+def _audit(obj: RoleAssignment, name: str, request: HttpRequest) -> None:
+    holder = obj.user.get_username() if obj.user else f"group {obj.group.name}" if obj.group else "?"
+    granted = {"role": obj.role, "holder": holder}
+    before, after = ({}, granted) if name == "role_grant" else (granted, {})
+    record(
+        obj.instance,
+        name,
+        source=obj.instance.state,
+        target=obj.instance.state,
+        actor=Actor.of(request.user),
+        reason=f"{'gave' if name == 'role_grant' else 'took back'} the role {obj.role} ({holder})",
+        metadata={"before": before, "after": after},
+        emit=False,
+    )
+
+
+def instance_role_assignments(instance: WorkflowInstance) -> str:
+    """The instance page's list of who was given a role on it, with links to grant and revoke."""
+    rows = RoleAssignment.objects.filter(instance=instance).select_related("user", "group")
+    items = format_html_join(
+        "",
+        '<li>{}: {} <a href="{}">revoke…</a></li>',
+        (
+            (
+                row.role,
+                row.user.get_username() if row.user else f"group {row.group.name}" if row.group else "?",
+                reverse("admin:engine_roleassignment_delete", args=[row.pk]),
+            )
+            for row in rows
+        ),
+    )
+    add = reverse("admin:engine_roleassignment_add") + f"?instance={instance.pk}"
+    roles = ", ".join(plan_for(instance.version).roles) or "none"
+    return format_html(
+        '<ul class="role-assignments">{}</ul><p><a class="addlink" href="{}">Give a role on this instance'
+        '</a> <span class="help">(roles of this template: {})</span></p>',
+        items or format_html("<li>{}</li>", "nobody has a role on this instance only"),
+        add,
+        roles,
+    )
+
+
+def template_role_members(version: TemplateVersion | None) -> str:
+    """Each role of the template's newest version: its group, how many active members, which phases."""
+    if version is None:
+        return "—"
+    rows = []
+    for holding in role_holdings(version.definition):
+        if holding.group_id:
+            group = format_html(
+                '<a href="{}">group {}</a>: {} active member(s)',
+                reverse("admin:auth_group_change", args=[holding.group_id]),
+                holding.key,
+                holding.members,
+            )
+        else:
+            group = format_html(
+                'no group yet — <a href="{}?name={}">create the group {}</a>',
+                reverse("admin:auth_group_add"),
+                holding.key,
+                holding.key,
+            )
+        warn = (
+            format_html(' <strong class="errornote">nobody can claim {}</strong>', ", ".join(holding.phases))
+            if (holding.phases and not holding.members)
+            else ""
+        )
+        rows.append((holding.key, holding.name, group, warn))
+    if not rows:
+        return "this template has no roles"
+    return format_html("<ul>{}</ul>", format_html_join("", "<li><code>{}</code> ({}): {}{}</li>", rows))
