@@ -251,6 +251,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 PHASEGATE = {
+    # Webhooks to loopback, private, link-local and metadata addresses are refused unless this is on.
+    "WEBHOOK_ALLOW_PRIVATE": env_bool("PHASEGATE_WEBHOOK_ALLOW_PRIVATE", False),
     # A worker that loses its lease this many times in a row on one attempt is treated as a poison activity.
     "MAX_LOST_ATTEMPTS": env_int("PHASEGATE_MAX_LOST_ATTEMPTS", 3),
     # The lease for an attempt whose phase sets neither `timeout` nor `heartbeat`.

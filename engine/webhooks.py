@@ -51,6 +51,7 @@ from django.utils import timezone
 
 from engine.models import DeliveryState, Event, Webhook, WebhookDelivery
 from engine.models.webhooks import WEBHOOK_SCHEMES, webhook_secret_generate
+from engine.webhook_addresses import AddressRefused, GuardedHTTPHandler, GuardedHTTPSHandler
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ SEND_BATCH = 100
 # A sweep stops claiming deliveries after this long (slow receivers), well inside the task's time limits.
 SEND_BUDGET_SECONDS = 60
 USER_AGENT = "Phasegate-Webhooks/1"
+REPLY_SNIPPET_BYTES = 200
 DUE_STATES = (DeliveryState.PENDING, DeliveryState.FAILED)
 
 
@@ -198,13 +200,13 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def _opener() -> urllib.request.OpenerDirector:
-    # Only http and https handlers: no file://, ftp:// or data: even if a URL slipped past validation.
+    # Only http and https handlers: no file://, ftp:// or data: even if a URL slipped past validation. No
+    # proxy either: the connection goes straight to the address the guard checked.
     opener = urllib.request.OpenerDirector()
     for handler in (
-        urllib.request.ProxyHandler(),
         urllib.request.UnknownHandler(),
-        urllib.request.HTTPHandler(),
-        urllib.request.HTTPSHandler(),
+        GuardedHTTPHandler(),
+        GuardedHTTPSHandler(),
         urllib.request.HTTPDefaultErrorHandler(),
         _NoRedirect(),
         urllib.request.HTTPErrorProcessor(),
@@ -258,8 +260,15 @@ def webhook_post(*, url: str, secret: str, event: Event, delivery_id: int) -> Ou
             response.read(1024)
             return Outcome(response.status)
     except urllib.error.HTTPError as exc:
-        snippet = exc.read(500).decode("utf-8", "replace") if exc.fp else ""
+        # Only the start of the reply is kept: the admin shows it, and the receiver's body is not ours.
+        snippet = exc.read(REPLY_SNIPPET_BYTES).decode("utf-8", "replace") if exc.fp else ""
         return Outcome(exc.code, f"HTTP {exc.code} {exc.reason}: {snippet}".strip())
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, AddressRefused):
+            return Outcome(None, str(exc.reason), True)
+        return Outcome(None, f"{type(exc).__name__}: {exc}")
+    except AddressRefused as exc:
+        return Outcome(None, str(exc), True)
     except Exception as exc:  # network errors, timeouts, TLS, a malformed URL
         return Outcome(None, f"{type(exc).__name__}: {exc}")
 

@@ -209,6 +209,7 @@ def _wait(phase: Mapping[str, Any], context: _Context) -> dict[str, Any]:
         "signal": phase.get("signal"),
         "signal_timeout": _duration(phase.get("timeout")),
         "signal_buffer": _duration(phase.get("buffer")),
+        "roles": tuple(phase.get("roles", ())),  # who may deliver the signal
     }
 
 

@@ -72,6 +72,7 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
         permissions = [
             ("override_workflowinstance", "Can override workflow instances (suspend, resume, cancel, retry)"),
             ("migrate_workflowinstance", "Can move running workflow instances to another template version"),
+            ("signal_workflowinstance", "Can deliver any signal to workflow instances"),
         ]
 
     def __str__(self) -> str:

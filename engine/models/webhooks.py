@@ -60,6 +60,12 @@ class Webhook(models.Model):
         return self.name
 
     def clean(self) -> None:
+        from engine.webhook_addresses import AddressRefused, check_url
+
+        try:
+            check_url(self.url or "")
+        except AddressRefused as exc:
+            raise ValidationError({"url": str(exc)}) from None
         events = self.events
         if not isinstance(events, list) or not all(isinstance(e, str) and e.strip() for e in events):
             raise ValidationError({"events": 'A list of event names or prefixes, e.g. ["instance.*"].'})

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -136,8 +137,11 @@ def test_a_delivery_id_reused_for_another_signal_is_a_conflict(instance):
 
 @pytest.fixture
 def staff() -> APIClient:
+    """Staff see every instance; delivering takes the signal permission (or a role the wait names)."""
+    user = UserFactory(is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="signal_workflowinstance"))
     client = APIClient()
-    client.force_login(UserFactory(is_staff=True))
+    client.force_login(user)
     return client
 
 

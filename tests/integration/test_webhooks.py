@@ -59,6 +59,13 @@ class Receiver:
         return [r.headers["X-Phasegate-Event"] for r in self.requests]
 
 
+@pytest.fixture(autouse=True)
+def private_receivers_allowed(settings) -> None:
+    """The receiver listens on 127.0.0.1, which webhooks may reach only with this setting
+    (test_webhook_addresses.py checks what happens without it)."""
+    settings.PHASEGATE = {**settings.PHASEGATE, "WEBHOOK_ALLOW_PRIVATE": True}
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     state = Receiver(url="")

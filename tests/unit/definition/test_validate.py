@@ -424,8 +424,8 @@ def test_unknown_field_names_what_is_allowed():
     (problem,) = validate(document)
     assert problem.path == "/phases/7/colour"
     assert problem.message == (
-        "unknown field 'colour'; allowed here: buffer, depends_on, description, duration, id, name, signal, "
-        "timeout, type, ui, until"
+        "unknown field 'colour'; allowed here: buffer, depends_on, description, duration, id, name, roles, "
+        "signal, timeout, type, ui, until"
     )
 
 
