@@ -17,7 +17,7 @@ particular user or group (`RoleAssignment`).
 | release a phase | its holder, a manager, an administrator |
 | assign a phase | a manager role (`manager`, `*_manager`) or an administrator (`engine.override_phaserun`) |
 | override a phase / instance | `engine.override_phaserun` / `engine.override_workflowinstance`; a reason |
-| deliver a signal | whoever may view the instance |
+| deliver a signal | viewers with `engine.signal_workflowinstance`, or a role every wait for it names |
 | retry or discard a dead letter | `engine.resolve_deadletter` on an instance they may view; a reason |
 
 Saving template drafts is not here: it follows the model permissions of whichever door is used (the
@@ -54,6 +54,7 @@ RETIRE_PERMISSION = "engine.retire_templateversion"
 OVERRIDE_PHASE_PERMISSION = "engine.override_phaserun"
 OVERRIDE_INSTANCE_PERMISSION = "engine.override_workflowinstance"
 RESOLVE_DEAD_LETTER_PERMISSION = "engine.resolve_deadletter"
+SIGNAL_PERMISSION = "engine.signal_workflowinstance"
 
 
 def _active(user: Any) -> bool:
@@ -315,13 +316,37 @@ def require_reason(reason: str) -> str:
 # --- signals and dead letters ---------------------------------------------------------------------------
 
 
-def may_deliver_signal(user: Any, instance: WorkflowInstance, plan: Plan) -> bool:
-    return may_view_instance(user, instance, plan)
+def _signal_refused(user: Any, instance: WorkflowInstance, plan: Plan, name: str) -> list[PhasePlan]:
+    """The wait phases for `name` whose `roles` the user holds none of (all of them without roles)."""
+    if _has(user, SIGNAL_PERMISSION):
+        return []
+    specs = [spec for spec in plan.phases.values() if spec.signal == name]
+    held = user_roles(user, instance, plan) if specs else frozenset()
+    return [spec for spec in specs if not held & set(spec.roles)]
 
 
-def require_deliver_signal(user: Any, instance: WorkflowInstance, plan: Plan) -> None:
-    if not may_deliver_signal(user, instance, plan):
+def may_deliver_signal(user: Any, instance: WorkflowInstance, plan: Plan, name: str) -> bool:
+    """Seeing the instance, and the signal permission or a role every wait phase for `name` names.
+
+    A signal no phase waits for is not refused here: delivering it is a 409 that says so.
+    """
+    return may_view_instance(user, instance, plan) and not _signal_refused(user, instance, plan, name)
+
+
+def require_deliver_signal(user: Any, instance: WorkflowInstance, plan: Plan, name: str) -> None:
+    if not may_view_instance(user, instance, plan):
         raise PermissionDenied("you may not see this instance")
+    refused = _signal_refused(user, instance, plan, name)
+    if refused:
+        roles = sorted({role for spec in refused for role in spec.roles})
+        needs = (
+            f"one of the roles {', '.join(roles)} or " if roles else ""
+        ) + f"the permission {SIGNAL_PERMISSION}"
+        raise PermissionDenied(
+            f"{_name(user)} may not deliver signal {name!r}: it needs {needs}",
+            signal=name,
+            phases=[spec.id for spec in refused],
+        )
 
 
 def may_resolve_dead_letters(user: Any) -> bool:

@@ -14,17 +14,15 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from engine.errors import Conflict, NotFound, PermissionDenied
+from engine.errors import Conflict, NotFound
 from engine.models import PhaseRun, PhaseState, Signal, SignalState, WorkflowInstance, WorkflowTemplate
 from engine.models.states import UNFINISHED_INSTANCE_STATES
 from engine.runtime.actors import Actor
-from engine.runtime.human import user_roles
 from engine.runtime.journal import record
 from engine.runtime.kinds.wait import WAIT
 from engine.runtime.operations import locked
 
 NOT_OPEN_YET = (PhaseState.PENDING, PhaseState.READY)
-SIGNAL_PERMISSION = "engine.signal_workflowinstance"
 
 
 @dataclass(frozen=True)
@@ -53,7 +51,6 @@ def deliver_signal(
     Raises Conflict when no phase of the instance waits or will wait for it (or buffering is off for it).
     """
     with locked(instance_id, actor) as adv:
-        check_may_deliver(adv, name, actor)
         if delivery_id:
             earlier = Signal.objects.filter(instance_id=instance_id, delivery_id=delivery_id).first()
             if earlier is not None:
@@ -84,30 +81,6 @@ def deliver_signal(
             metadata={"signal": name, "signal_id": signal.pk, "expires_at": expires_at.isoformat()},
         )
         return Delivery(name, (), buffered=True, expires_at=expires_at, delivery_id=delivery_id)
-
-
-def check_may_deliver(adv: Any, name: str, actor: Actor) -> None:
-    """Delivering `name` needs the signal permission, or one of the `roles` that every wait phase for it
-    names. Code inside the engine (an actor without a user) is trusted.
-
-    Raises PermissionDenied otherwise; a signal no phase waits for is left to the caller's 409.
-    """
-    user = actor.user
-    if user is None or user.has_perm(SIGNAL_PERMISSION):
-        return
-    specs = [spec for spec in adv.plan.phases.values() if spec.signal == name]
-    if not specs:
-        return
-    held = user_roles(user, adv.instance, adv.plan)
-    refused = [spec.id for spec in specs if not held & set(spec.roles)]
-    if refused:
-        wanted = sorted({role for spec in specs for role in spec.roles})
-        allowed = f"one of the roles {', '.join(wanted)} or " if wanted else ""
-        raise PermissionDenied(
-            f"delivering signal {name!r} needs {allowed}the {SIGNAL_PERMISSION} permission",
-            signal=name,
-            phases=refused,
-        )
 
 
 def _buffer_for(adv: Any, name: str) -> timedelta | None:

@@ -41,8 +41,8 @@ def instance_start(
     return start_instance(template_key, params, business_key=business_key, version=version, actor=actor)
 
 
-def _require_signal(user: Any, instance: WorkflowInstance) -> None:
-    access.require_deliver_signal(user, instance, plan_for(instance.version))
+def _require_signal(user: Any, instance: WorkflowInstance, name: str) -> None:
+    access.require_deliver_signal(user, instance, plan_for(instance.version), name)
 
 
 def signal_deliver(
@@ -52,7 +52,7 @@ def signal_deliver(
     instance = WorkflowInstance.objects.select_related("version").filter(pk=instance_id).first()
     if instance is None:
         raise NotFound(f"no instance {instance_id}")
-    _require_signal(user, instance)
+    _require_signal(user, instance, name)
     return deliver_signal(
         instance_id=instance_id, name=name, payload=payload, actor=Actor.of(user), delivery_id=delivery_id
     )
@@ -75,5 +75,5 @@ def signal_deliver_by_key(
         payload=payload,
         actor=Actor.of(user),
         delivery_id=delivery_id,
-        visible=lambda instance: _require_signal(user, instance),
+        visible=lambda instance: _require_signal(user, instance, name),
     )

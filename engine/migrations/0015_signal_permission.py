@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('engine', '0011_migrate_permission'),
+        ('engine', '0014_compensations'),
     ]
 
     operations = [
