@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('engine', '0014_compensations'),
+        ('engine', '0015_subworkflows'),
     ]
 
     operations = [
