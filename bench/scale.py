@@ -237,7 +237,7 @@ def report(results: list[Result], plans: bool) -> None:
         print(f"--- {r.row.name}: slowest query {r.slowest_ms:.1f} ms")
         print("    " + r.slowest_sql[: 300 if not plans else None])
         for line in r.plan if plans else r.plan[:6]:
-            print("      " + line)
+            print("      " + (line if plans else line[:200]))
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
+from engine.definition.durations import DurationError, parse_duration  # pure Python, no Django
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PHASEGATE_VAR_DIR", str(BASE_DIR / "var")))
@@ -247,8 +248,16 @@ CELERY_BEAT_SCHEDULE = {
     },
     "deliver-outbox": {"task": "engine.tasks.outbox_deliver", "schedule": timedelta(seconds=5)},
     "deliver-webhooks": {"task": "engine.tasks.webhooks_deliver", "schedule": timedelta(seconds=5)},
+    "prune-outbox": {"task": "engine.tasks.outbox_prune", "schedule": timedelta(minutes=10)},
     "fire-schedules": {"task": "engine.tasks.schedules_fire", "schedule": timedelta(seconds=10)},
 }
+
+OUTBOX_RETENTION = env_str("PHASEGATE_OUTBOX_RETENTION", "P7D")
+if OUTBOX_RETENTION not in ("", "0"):
+    try:
+        parse_duration(OUTBOX_RETENTION)
+    except DurationError as exc:
+        raise ImproperlyConfigured(f"PHASEGATE_OUTBOX_RETENTION: {exc}") from exc
 
 PHASEGATE = {
     # Webhooks to loopback, private, link-local and metadata addresses are refused unless this is on.
@@ -265,6 +274,8 @@ PHASEGATE = {
     "MAX_SUBWORKFLOW_DEPTH": env_int("PHASEGATE_MAX_SUBWORKFLOW_DEPTH", 10),
     # A sent message that went unanswered this long (lost, or stuck behind a backlog) is sent again.
     "RESEND_AFTER_SECONDS": env_int("PHASEGATE_RESEND_AFTER_SECONDS", 30),
+    # Delivered outbox events older than this (ISO 8601 duration) are pruned by beat; 0 keeps them all.
+    "OUTBOX_RETENTION": OUTBOX_RETENTION,
 }
 
 # Observability. prometheus_client's multiprocess mode: every process (web, each Celery pool process) writes

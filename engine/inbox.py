@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import F, Q
+from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Window as Over
 
 from engine.access import group_names
 from engine.definition.plan import PhasePlan, Plan
 from engine.models import InstanceState, PhaseRun, PhaseState, RoleAssignment, TemplateVersion, VersionState
-from engine.paging import Window, window
+from engine.paging import Window
 from engine.runtime.plans import plan_for
 
 INBOX_PAGE_SIZE = 50
@@ -64,6 +65,29 @@ def _human_phases(plan: Plan, roles: set[str]) -> list[str]:
     return [spec.id for spec in plan.phases.values() if spec.type == "human" and roles & set(spec.roles)]
 
 
+def _page_of_ids(queryset: QuerySet[PhaseRun], number: int, size: int) -> Window:
+    """The page's ids and the total in one pass (`COUNT(*) OVER ()`): an inbox holds at most a few
+    thousand open phases, and counting them in the same scan halves the work."""
+    ordered = queryset.annotate(total=Over(Count("pk"))).order_by(
+        F("due_at").asc(nulls_last=True), "activated_at", "pk"
+    )
+    offset = (number - 1) * size
+    rows = list(ordered.values_list("pk", "total")[offset : offset + size + 1])
+    if not rows and number > 1:  # past the end: the last page
+        last = max(1, -(-queryset.count() // size))
+        if last < number:
+            return _page_of_ids(queryset, last, size)
+    total = rows[0][1] if rows else 0
+    return Window(
+        object_list=[pk for pk, _ in rows[:size]],
+        number=number,
+        size=size,
+        count=total,
+        capped=False,
+        has_next_rows=len(rows) > size,
+    )
+
+
 def inbox_get(
     *,
     user: Any,
@@ -103,10 +127,10 @@ def inbox_get(
         queryset = queryset.filter(instance__template__key=template)
     if sla:
         queryset = queryset.filter(sla_status=sla)
-    ordered = queryset.select_related("instance__template", "assignee").order_by(
-        F("due_at").asc(nulls_last=True), "activated_at", "pk"
-    )
-    shown = window(ordered, page, size)
+    # The page's ids and the total first, from the index alone; then only those rows, with their instance.
+    shown = _page_of_ids(queryset, page, size)
+    by_id = PhaseRun.objects.select_related("instance__template", "assignee").in_bulk(shown.object_list)
+    shown.object_list = [by_id[pk] for pk in shown.object_list if pk in by_id]
     # Plans of phases only here because they are assigned to the user, outside their roles.
     missing = {run.instance.version_id for run in shown.object_list} - set(plans)
     if missing:

@@ -187,6 +187,7 @@ class PhaseRow:
     can_release: bool = False
     can_assign: bool = False
     why: str = ""  # the pages' sentence on what it waits for (engine.pages.waiting)
+    url: str = ""  # the phase page, set by the page
 
     @property
     def roles(self) -> tuple[str, ...]:

@@ -31,7 +31,7 @@ from engine.admin.common import html_table, pretty_json
 from engine.admin.lists import BigTableAdmin, as_uuid, exact_search, recent_values_filter
 from engine.admin.migrations import migrate_instances
 from engine.errors import FormInvalid, engine_error
-from engine.models import PhaseRun, PhaseState, Transition, WorkflowInstance
+from engine.models import PhaseRun, PhaseState, Transition, WorkflowInstance, WorkflowTemplate
 from engine.runtime.previews import Preview, settle_preview
 from engine.services import overrides
 
@@ -420,7 +420,8 @@ class WorkflowInstanceAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin)
 
     def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
         term = search_term.strip()
-        lookups = {"pk": as_uuid(term), "business_key": term, "template__key": term}
+        templates = list(WorkflowTemplate.objects.filter(key=term).values_list("pk", flat=True))
+        lookups = {"pk": as_uuid(term), "business_key": term, "template_id__in": templates}
         return exact_search(queryset, term, lookups), False
 
     readonly_fields: tuple[str, ...] = (
@@ -541,8 +542,9 @@ class PhaseRunAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin):
 
     def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
         term = search_term.strip()
-        by_key = WorkflowInstance.objects.filter(business_key=term).values("pk")
-        by_username = get_user_model().objects.filter(username=term).values("pk")
+        # ids first (two index lookups), so the database can OR three index scans instead of reading every run
+        by_key = list(WorkflowInstance.objects.filter(business_key=term).values_list("pk", flat=True)[:1000])
+        by_username = list(get_user_model().objects.filter(username=term).values_list("pk", flat=True))
         lookups = {
             "phase_id": term,
             "instance_id": as_uuid(term),

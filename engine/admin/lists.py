@@ -24,6 +24,7 @@ class BigTableAdmin:
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    list_per_page = 50
 
 
 def recent_values_filter(field: str, title: str | None = None) -> type[admin.SimpleListFilter]:
@@ -58,6 +59,6 @@ def exact_search(queryset: Any, term: str, lookups: dict[str, Any]) -> Any:
         return queryset
     match = Q(pk__in=[])
     for field, value in lookups.items():
-        if value is not None:
+        if value is not None and value != []:
             match |= Q(**{field: value})
     return queryset.filter(match)

@@ -14,11 +14,20 @@ from engine.models import Event, GateResult, Transition
 
 @admin.register(Transition)
 class TransitionAdmin(BigTableAdmin, ReadOnlyAdmin):
-    list_display = ("created_at", "instance", "phase_id", "name", "source", "target", "actor_label", "reason")
+    # instance_id, not the instance: rows of a pruned instance outlive it and must still be listed
+    list_display = (
+        "created_at",
+        "instance_id",
+        "phase_id",
+        "name",
+        "source",
+        "target",
+        "actor_label",
+        "reason",
+    )
     list_filter = (recent_values_filter("name"), recent_values_filter("target"))
     search_fields = ("instance__id",)
     search_help_text = "an instance id"
-    list_select_related = ("instance__template",)
     ordering = ("-id",)
 
     def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:

@@ -32,7 +32,10 @@ class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
 
 class InstanceFilter(django_filters.FilterSet):
     template = django_filters.CharFilter(field_name="template__key", help_text="template key")
-    state = django_filters.MultipleChoiceFilter(choices=InstanceState.choices, help_text="one or more states")
+    # No DISTINCT: a state filter cannot repeat a row, and DISTINCT would sort every match before paging.
+    state = django_filters.MultipleChoiceFilter(
+        choices=InstanceState.choices, distinct=False, help_text="one or more states"
+    )
     business_key = django_filters.CharFilter()
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")

@@ -66,6 +66,10 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["created_at", "id"], name="instance_created"),
             models.Index(fields=["template", "created_at", "id"], name="instance_template_created"),
             models.Index(fields=["business_key"], name="instance_business_key"),
+            # the inbox joins open phases to running instances of the versions whose roles the user holds
+            models.Index(
+                fields=["state", "version"], include=["id", "template"], name="instance_state_version"
+            ),
             # the dashboard's figures of a time range; retention picks finished instances by age
             models.Index(fields=["finished_at"], name="instance_finished"),
         ]
@@ -266,6 +270,13 @@ class PhaseRun(AttemptRun):
             models.Index(fields=["assignee", "state"], name="phase_assignee_state"),
             models.Index(fields=["finished_at"], name="phase_finished"),  # the dashboard's time ranges
             models.Index(fields=["phase_id"], name="phase_phase_id"),
+            # the inbox: open human phases by due time, read from the index alone
+            models.Index(
+                fields=["due_at", "activated_at", "id"],
+                condition=Q(state="active", phase_type="human"),
+                include=["instance", "phase_id", "assignee"],
+                name="phase_inbox",
+            ),
             # the workflow list's SLA filter: the instances with a phase of a given status
             models.Index(
                 fields=["sla_status", "instance"], condition=~Q(sla_status=""), name="phase_sla_instance"

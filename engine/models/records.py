@@ -14,9 +14,17 @@ from engine.models.states import DeadLetterState
 class Transition(models.Model):
     """One append-only audit row: a state change or a human action, with who made it and why."""
 
-    instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE, related_name="transitions")
-    phase_run = models.ForeignKey(PhaseRun, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    item_run = models.ForeignKey(ItemRun, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # No database constraint and no cascade: the audit trail outlives the instance when an operator prunes
+    # finished instances (engine.runtime.retention), unless they ask for it to go too.
+    instance = models.ForeignKey(
+        WorkflowInstance, on_delete=models.DO_NOTHING, db_constraint=False, related_name="transitions"
+    )
+    phase_run = models.ForeignKey(
+        PhaseRun, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    item_run = models.ForeignKey(
+        ItemRun, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     phase_id = models.CharField(max_length=63, blank=True)
     round = models.PositiveIntegerField(default=1)
     name = models.CharField(max_length=50)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -124,6 +125,12 @@ def workflow_detail(request: HttpRequest, instance_id: Any) -> HttpResponse:
         )
     annotate_changes(progress.history)
     graph = graph_of(progress.plan, progress.runs, ui=ui_hints(progress.instance.version.definition))
+    # One reverse() for the instance, not one per phase and graph node: a 500-phase page has 1,000 links.
+    phases_url = phase_url(instance_id, "-").removesuffix("-/")
+    for row in progress.rows:
+        row.url = f"{phases_url}{quote(row.run.phase_id)}/"
+    for node in graph.nodes:
+        node["url"] = f"{phases_url}{quote(node['id'])}/"
     context = {
         "progress": progress,
         "graph": graph,
