@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('engine', '0009_scale_indexes'),
+        ('engine', '0014_compensations'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
