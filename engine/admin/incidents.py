@@ -128,7 +128,11 @@ class DeadLetterAdmin(OverrideAdminMixin, admin.ModelAdmin):
         return super().has_view_permission(request, obj) or self.has_override_permission(request)
 
     def get_queryset(self, request: HttpRequest) -> Any:
-        return super().get_queryset(request).select_related("instance__version", "phase_run", "item_run")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("instance__template", "instance__version", "phase_run", "item_run")
+        )
 
     def override_form(self, override: Override, obj: Any, data: Any = None) -> ReasonForm:
         initial: dict[str, Any] = {}
