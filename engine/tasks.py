@@ -48,12 +48,9 @@ def outbox_deliver() -> int:
 @shared_task(name="engine.tasks.outbox_prune", ignore_result=True)
 def outbox_prune() -> int:
     """Delete delivered outbox events older than PHASEGATE_OUTBOX_RETENTION, in bounded batches."""
-    from django.utils import timezone
+    from engine.services.retention import outbox_prune as prune
 
-    from engine.runtime.retention import outbox_prune as prune
-    from engine.runtime.retention import outbox_retention
-
-    return prune(now=timezone.now(), older_than=outbox_retention())
+    return prune()
 
 
 @shared_task(name="engine.tasks.webhooks_deliver", ignore_result=True, soft_time_limit=240, time_limit=300)

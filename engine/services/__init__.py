@@ -7,4 +7,5 @@ changes state only through these functions. Each is keyword-only, named `<thing>
 - `phases`: claim, release, assign, complete, comment.
 - `overrides`: the administrators' overrides on phases and instances.
 - `dead_letters`: retry, discard.
+- `retention`: prune delivered outbox events; prune finished instances (an operator's command).
 """

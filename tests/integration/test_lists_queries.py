@@ -14,8 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from engine.models import DeadLetter, PhaseRun, RoleAssignment
-from tests.integration.test_human_helpers import dt_testing, fast_passwords, people  # noqa: F401
 from tests.integration.test_pages_queries import busy_instances, wide_instance
+from tests.support.human import dt_testing, fast_passwords, people  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 MAX_QUERIES = 20

@@ -17,10 +17,10 @@ from django.utils import timezone
 from engine.models import Comment, Event, PhaseRun, Transition, WorkflowInstance
 from engine.models.webhooks import DeliveryState, Webhook, WebhookDelivery
 from engine.runtime.actors import Actor
-from engine.runtime.operations import instance_cancel
+from engine.runtime.operations import cancel_instance
 from engine.runtime.retention import outbox_prune, outbox_retention
 from engine.tasks import outbox_prune as outbox_prune_task
-from tests.integration.test_human_helpers import dt_testing, start  # noqa: F401  (fixtures)
+from tests.support.human import dt_testing, start  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
 WEEK = timedelta(days=7)
@@ -85,7 +85,7 @@ def test_outbox_retention_comes_from_the_setting_and_zero_keeps_everything(setti
 def finished(days_ago: float) -> WorkflowInstance:
     """A dt_testing instance cancelled `days_ago`, with a comment."""
     instance = start()
-    instance_cancel(instance_id=instance.pk, actor=Actor.system("test"), reason="done with it")
+    cancel_instance(instance_id=instance.pk, actor=Actor.system("test"), reason="done with it")
     WorkflowInstance.objects.filter(pk=instance.pk).update(
         finished_at=timezone.now() - timedelta(days=days_ago)
     )

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from engine.definition.durations import DurationError, parse_duration
 from engine.models.states import FINISHED_INSTANCE_STATES
-from engine.runtime.retention import INSTANCE_BATCH, finished_instances, instances_prune, open_archive
+from engine.runtime.retention import INSTANCE_BATCH, open_archive
+from engine.services.retention import instances_prune
 
 
 class Command(BaseCommand):
@@ -44,13 +44,12 @@ class Command(BaseCommand):
             raise CommandError(f"--finished-before: {exc}") from exc
         if options["batch"] < 1 or (options["limit"] is not None and options["limit"] < 1):
             raise CommandError("--batch and --limit must be positive")
-        queryset = finished_instances(
-            finished_before=timezone.now() - age, states=options["state"], template=options["template"]
-        )
         archive = open_archive(options["archive"]) if options["archive"] and not options["dry_run"] else None
         try:
             report = instances_prune(
-                queryset,
+                finished_before=age,
+                states=options["state"],
+                template=options["template"],
                 dry_run=options["dry_run"],
                 delete_audit_trail=options["delete_audit_trail"],
                 archive=archive,
