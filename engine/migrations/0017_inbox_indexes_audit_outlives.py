@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('engine', '0014_compensations'),
+        ('engine', '0016_signal_permission'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
