@@ -16,6 +16,8 @@ from django.conf import settings
 from django.db import connection
 
 BASE_DIR = Path(settings.BASE_DIR)
+# Every worker process the tests started, so the session can end any left running (see tests/conftest.py).
+STARTED: list[subprocess.Popen[bytes]] = []
 
 
 def wait_for(predicate: Callable[[], Any], *, timeout: float = 60.0, interval: float = 0.1) -> Any:
@@ -104,6 +106,7 @@ class Worker:
                 stderr=log,
                 start_new_session=True,  # its own process group, so kill() takes the pool children too
             )
+        STARTED.append(self.process)
 
     def pool_pids(self) -> list[int]:
         """The pool processes (children of the worker's main process; not beat's)."""
@@ -146,3 +149,15 @@ def purge_broker() -> None:
     from config.celery import app
 
     app.control.purge()
+
+
+def kill_leftover_workers() -> None:
+    """SIGKILL the process group of every worker a test started and did not stop."""
+    for process in STARTED:
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+            process.wait(timeout=10)
+    STARTED.clear()
