@@ -112,6 +112,10 @@ def instance_page(queryset: QuerySet[WorkflowInstance], number: int, size: int) 
         .annotate(
             total=Count("id"),
             finished=Count("id", filter=Q(state__in=FINISHED_PHASE_STATES)),
+            completed=Count("id", filter=Q(state="completed")),
+            skipped=Count("id", filter=Q(state="skipped")),
+            failed=Count("id", filter=Q(state="failed")),
+            cancelled=Count("id", filter=Q(state="cancelled")),
             rank=Max(_worst_sla()),
         )
         .order_by()
@@ -128,6 +132,9 @@ def instance_page(queryset: QuerySet[WorkflowInstance], number: int, size: int) 
         row = stats.get(instance.pk, {})
         instance.phase_total = row.get("total", 0)
         instance.phase_finished = row.get("finished", 0)
+        instance.phase_counts = {
+            state: row.get(state, 0) for state in ("completed", "skipped", "failed", "cancelled")
+        }
         instance.sla_rank = row.get("rank") or 0
         instance.open_runs = open_runs.get(instance.pk, [])
     return shown
@@ -210,6 +217,14 @@ class Progress:
     @property
     def percent(self) -> int:
         return round(100 * self.finished / self.total) if self.total else 0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Phases by state: the progress bar tells completed, skipped, failed and cancelled apart."""
+        found: dict[str, int] = {}
+        for run in self.runs.values():
+            found[run.state] = found.get(run.state, 0) + 1
+        return found
 
 
 HISTORY_SHOWN = 100  # audit rows a page shows at once, the newest; older ones a page back

@@ -8,6 +8,7 @@ from datetime import datetime
 from engine.definition.plan import Plan
 from engine.models import InstanceState, PhaseRun, PhaseState, WorkflowInstance
 from engine.models.states import FINISHED_INSTANCE_STATES, FINISHED_PHASE_STATES
+from engine.runtime import scheduler
 
 
 def _names(plan: Plan, phase_ids: Iterable[str]) -> str:
@@ -51,6 +52,17 @@ def waiting_reason(
         ]
         if waiting_for:
             return f"Waits for {_names(plan, waiting_for)} to finish."
+        blocked = [
+            p
+            for p in plan.predecessors[run.phase_id]
+            if runs[p].state == PhaseState.FAILED
+            and not scheduler.is_settled(plan, p, PhaseState.FAILED, (runs[p].error or {}).get("routed_to"))
+        ]
+        if blocked:
+            return (
+                f"Cannot start while {_names(plan, blocked)} failed: it starts once "
+                f"{'that phase is' if len(blocked) == 1 else 'those phases are'} retried or skipped."
+            )
         return "About to start."
     if state == PhaseState.READY:
         return "Queued for a worker."
@@ -70,7 +82,8 @@ def waiting_reason(
         due = f", due {_when(run.due_at)}" if run.due_at else ""
         if run.assignee_id:
             holder = run.assignee.get_username() if run.assignee else "someone"
-            return f"Waits for {holder}, who claimed it at {_when(run.claimed_at)}{due}."
+            # "claimed" would be wrong after an assignment or a reassignment: say who holds it, since when.
+            return f"Waits for {holder}, who holds it since {_when(run.claimed_at)}{due}."
         roles = " or ".join(plan.roles.get(role, role) for role in spec.roles)
         return f"Waits for someone with the role {roles} to claim it{due}."
     if spec.type == "map":

@@ -127,7 +127,7 @@ def test_workflow_list_shows_progress_state_and_worst_sla(client, dt_testing, pe
     )
     PhaseRun.objects.filter(instance=instance, phase_id="scoping").update(sla_status="at_risk")
     page = html(login(client, people["tester"]).get(reverse("pages:workflow_list")))
-    assert "1/7" in page and 'aria-valuenow="14"' in page
+    assert "1 of 7 completed" in page and "seg-completed" in page
     assert "At risk" in page and "running" in page
 
 
@@ -158,7 +158,7 @@ def test_progress_page_shows_graph_phases_holders_and_history(client, dt_testing
     assert '<svg class="graph"' in page
     assert re.search(r'data-phase="planning" data-state="completed"', page)
     assert re.search(r'data-phase="scoping" data-state="active"', page)
-    assert "Waits for tester2, who claimed it" in page
+    assert "Waits for tester2, who holds it since" in page
     assert "Waits for Scoping to finish." in page
     assert "submit" in page and "claim" in page  # the history
 

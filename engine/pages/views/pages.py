@@ -21,8 +21,10 @@ from django.views.decorators.http import require_http_methods
 from engine import access, selectors
 from engine.errors import FormInvalid, NotFound, ParamsInvalid, PermissionDenied
 from engine.models import InstanceState, SlaStatus
+from engine.pages.attempts import attempts_of, phase_input
 from engine.pages.forms import AssignForm, CommentForm, CompleteForm, StartForm, initial_from
 from engine.pages.graph import graph_of, ui_hints
+from engine.pages.progress import progress_summary
 from engine.pages.views.common import engine_errors
 from engine.pages.waiting import waiting_reason
 from engine.paging import page_number
@@ -106,6 +108,7 @@ def _list_row(instance: Any) -> dict[str, Any]:
         "percent": round(100 * finished / total) if total else 0,
         "finished": finished,
         "total": total,
+        "summary": progress_summary(getattr(instance, "phase_counts", {}), total),
         "sla": selectors.RANK_SLA.get(instance.sla_rank or 0, ""),
         "open_runs": instance.open_runs,
     }
@@ -133,6 +136,7 @@ def workflow_detail(request: HttpRequest, instance_id: Any) -> HttpResponse:
         node["url"] = f"{phases_url}{quote(node['id'])}/"
     context = {
         "progress": progress,
+        "summary": progress_summary(progress.counts, progress.total),
         "graph": graph,
         "instance": progress.instance,
         "plan": progress.plan,
@@ -187,7 +191,9 @@ def phase_detail(request: HttpRequest, instance_id: Any, phase_id: str) -> HttpR
                 return redirect("pages:workflow_detail", instance_id=instance_id)
         status = 400
     elif detail.row.can_complete:
-        form = CompleteForm(spec.form, spec.outcomes, initial=initial_from(spec.form, run.data))
+        # A rework round opens with the last submission filled in, not an empty form.
+        last = run.data if run.data is not None else last_submission(detail.submissions)
+        form = CompleteForm(spec.form, spec.outcomes, initial=initial_from(spec.form, last))
     assign_form = None
     if detail.row.can_assign:
         candidates = access.role_holders(detail.instance, spec.roles)
@@ -199,6 +205,8 @@ def phase_detail(request: HttpRequest, instance_id: Any, phase_id: str) -> HttpR
     annotate_changes(detail.history)
     context = {
         "detail": detail,
+        "attempts": attempts_of(detail.history) if spec.is_automated else [],
+        "attempt_input": phase_input(detail.instance, spec, run) if spec.is_automated else None,
         "data_rows": data_rows(spec.form, run.data),
         "submissions": [
             (t, data_rows(spec.form, t.metadata.get("data") or (t.metadata.get("after") or {}).get("data")))
@@ -317,6 +325,16 @@ def data_rows(schema: Any, data: Any) -> list[tuple[str, str]]:
     properties = (schema or {}).get("properties") or {}
     ordered = [key for key in properties if key in data] + [key for key in data if key not in properties]
     return [(str((properties.get(key) or {}).get("title") or key), display(data[key])) for key in ordered]
+
+
+def last_submission(submissions: list[Any]) -> dict[str, Any] | None:
+    """The data of the newest earlier submission (submit, force-complete or data edit), if any."""
+    for row in submissions:
+        meta = row.metadata if isinstance(row.metadata, dict) else {}
+        data = meta.get("data") or (meta.get("after") or {}).get("data")
+        if isinstance(data, dict):
+            return data
+    return None
 
 
 def annotate_changes(history: list[Any]) -> list[Any]:
