@@ -56,8 +56,7 @@ class RoleAssignmentAdmin(admin.ModelAdmin):
     list_display = ("instance", "role", "user", "group", "created_at")
     list_filter = ("role",)
     search_fields = ("role", "user__username", "group__name")
-    raw_id_fields = ("instance",)
-    autocomplete_fields = ("user", "group")
+    raw_id_fields = ("instance", "user", "group")  # with a lookup popup: fine with many users
     list_select_related = ("instance__template", "user", "group")
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
