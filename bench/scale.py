@@ -198,7 +198,8 @@ def measure(row: Row, client: Any, requests: int) -> Result:
     connection.queries_log.clear()  # a bounded deque: once full, a capture would count nothing
     with CaptureQueriesContext(connection) as captured:
         get()
-    slowest = max(captured.captured_queries, key=lambda q: float(q["time"]), default={"sql": "", "time": "0"})
+    queries = list(captured.captured_queries)  # a property over the log, which the next request clears
+    slowest = max(queries, key=lambda q: float(q["time"]), default={"sql": "", "time": "0"})
     peak = 0.0
     if row.memory:
         tracemalloc.start()
@@ -212,7 +213,7 @@ def measure(row: Row, client: Any, requests: int) -> Result:
         p50=statistics.median(walls) * 1000,
         p95=walls[min(len(walls) - 1, round(0.95 * (len(walls) - 1)))] * 1000,
         cpu50=statistics.median(cpus) * 1000,
-        queries=len(captured.captured_queries),
+        queries=len(queries),
         slowest_ms=float(slowest["time"]) * 1000,
         slowest_sql=slowest["sql"],
         plan=explain(slowest["sql"]),
