@@ -18,6 +18,8 @@ particular user or group (`RoleAssignment`).
 | assign a phase | a manager role (`manager`, `*_manager`) or an administrator (`engine.override_phaserun`) |
 | override a phase / instance | `engine.override_phaserun` / `engine.override_workflowinstance`; a reason |
 | deliver a signal | viewers with `engine.signal_workflowinstance`, or a role every wait for it names |
+| migrate instances to another version | `engine.migrate_workflowinstance`; a reason |
+| compensate a failed or cancelled instance | `engine.override_workflowinstance`; a reason |
 | retry or discard a dead letter | `engine.resolve_deadletter` on an instance they may view; a reason |
 
 Saving template drafts is not here: it follows the model permissions of whichever door is used (the
@@ -55,6 +57,7 @@ OVERRIDE_PHASE_PERMISSION = "engine.override_phaserun"
 OVERRIDE_INSTANCE_PERMISSION = "engine.override_workflowinstance"
 RESOLVE_DEAD_LETTER_PERMISSION = "engine.resolve_deadletter"
 SIGNAL_PERMISSION = "engine.signal_workflowinstance"
+MIGRATE_PERMISSION = "engine.migrate_workflowinstance"
 
 
 def _active(user: Any) -> bool:
@@ -359,3 +362,15 @@ def require_resolve_dead_letter(user: Any, instance: WorkflowInstance, plan: Pla
             user, "retry or discard a dead letter", f"the permission {RESOLVE_DEAD_LETTER_PERMISSION}"
         )
     require_view_instance(user, instance, plan)
+
+
+# --- migrating instances --------------------------------------------------------------------------------
+
+
+def may_migrate(user: Any) -> bool:
+    return _has(user, MIGRATE_PERMISSION)
+
+
+def require_migrate(user: Any) -> None:
+    if not may_migrate(user):
+        raise _denied(user, "migrate instances", f"the permission {MIGRATE_PERMISSION}")

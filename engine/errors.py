@@ -1,5 +1,7 @@
 """Errors raised by the workflow engine and by activities. Pure Python (no Django import at load time).
 
+It sits above `engine.definition` (whose DocumentInvalid TemplateInvalid extends) and is never imported by it.
+
 Each engine error carries its own `code` and HTTP `status`, so the API, the pages and the designer answer
 with the same status for the same refusal through one mapping (`engine_error` below for what django-fsm
 raises).
@@ -8,10 +10,9 @@ raises).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from engine.definition.problems import Problem
+from engine.definition.problems import DocumentInvalid, Problem
 
 
 class EngineError(Exception):
@@ -26,16 +27,14 @@ class EngineError(Exception):
         self.extra = extra
 
 
-class TemplateInvalid(EngineError):
+class TemplateInvalid(EngineError, DocumentInvalid):
     """The template document failed schema or semantic validation."""
 
     code = "template_invalid"
     status = 400
 
     def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = tuple(problems)
-        super().__init__(f"{len(self.problems)} problem(s) in template")
-        self.extra = {"errors": [problem.as_dict() for problem in self.problems]}
+        DocumentInvalid.__init__(self, problems)  # problems, message, extra; EngineError adds code and status
 
 
 class ParamsInvalid(EngineError):

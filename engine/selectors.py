@@ -18,7 +18,7 @@ from django.db.models import Case, Count, F, IntegerField, Max, Q, QuerySet, Val
 from engine.access import Work, instance_visible_q, require_view_instance, startable_roles_q
 from engine.definition.plan import PhasePlan, Plan
 from engine.errors import NotFound
-from engine.inbox import Inbox, InboxItem, inbox_get
+from engine.inbox import INBOX_PAGE_SIZE, Inbox, InboxItem, inbox_get
 from engine.models import (
     Comment,
     CompensationRun,
@@ -385,17 +385,22 @@ def phase_detail_get(
 
 
 __all__ = [
+    "INBOX_PAGE_SIZE",
     "RANK_SLA",
     "SLA_RANK",
+    "Inbox",
+    "InboxItem",
     "inbox_get",
+    "instance_compensations",
     "instance_for_user",
     "instance_list",
     "instance_page",
-    "Inbox",
-    "InboxItem",
     "instance_progress_get",
     "instance_visible_q",
     "instances_visible_to",
     "phase_detail_get",
+    "published_template_exists",
+    "startable_versions",
     "template_choices",
+    "version_plan",
 ]

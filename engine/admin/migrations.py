@@ -11,9 +11,10 @@ from django.contrib.admin import helpers
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from engine import access
 from engine.errors import EngineError
 from engine.models import TemplateVersion, VersionState
-from engine.runtime.migration import PERMISSION, instances_migrate
+from engine.services.migrations import instances_migrate
 
 
 class MigrateForm(forms.Form):
@@ -48,9 +49,9 @@ class MigrateForm(forms.Form):
 
 @admin.action(description="Move to another version (check first)")
 def migrate_instances(modeladmin: Any, request: HttpRequest, queryset: Any) -> HttpResponse | None:
-    if not request.user.has_perm(PERMISSION):
+    if not access.may_migrate(request.user):
         modeladmin.message_user(
-            request, f"Moving instances needs the {PERMISSION} permission.", messages.ERROR
+            request, f"Moving instances needs the {access.MIGRATE_PERMISSION} permission.", messages.ERROR
         )
         return None
     templates = set(queryset.values_list("template_id", flat=True))

@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 from engine.admin.common import ReadOnlyInline
 from engine.errors import ScheduleInvalid
 from engine.models import Schedule, ScheduleRun
-from engine.runtime.schedules import (
+from engine.services.schedules import (
     schedule_check,
     schedule_pause,
     schedule_resume,

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 
 from engine.admin.common import ReadOnlyAdmin, pretty_json
 from engine.models import DeliveryState, Webhook, WebhookDelivery
-from engine.webhooks import webhook_deliveries_retry, webhook_save_new, webhook_secret_rotate
+from engine.services.webhooks import webhook_deliveries_retry, webhook_save_new, webhook_secret_rotate
 
 
 def https_by_default(field: models.Field, **kwargs: Any) -> forms.Field | None:

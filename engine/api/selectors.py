@@ -110,6 +110,12 @@ def instance_phase_runs(*, instance: WorkflowInstance) -> QuerySet[PhaseRun]:
     return PhaseRun.objects.filter(instance=instance).select_related("assignee").order_by("position", "id")
 
 
+def instance_detail(instance: WorkflowInstance) -> WorkflowInstance:
+    """The instance with what its detail shows read now: `phase_rows` (one query)."""
+    instance.phase_rows = list(instance_phase_runs(instance=instance))
+    return instance
+
+
 def instance_unfinished_id(*, template_key: str, business_key: str | None) -> Any:
     """The id of the unfinished instance a start with this business key would return, if any."""
     if not business_key:
@@ -138,6 +144,19 @@ def phase_get(*, instance: WorkflowInstance, phase_id: str) -> PhaseRun:
     )
     if run is None:
         raise NotFound(f"instance {instance.pk} has no phase {phase_id!r}")
+    return run
+
+
+def phase_detail(*, instance: WorkflowInstance, phase_id: str) -> PhaseRun:
+    """The phase run with everything its detail shows, each read once: its definition, and the map
+    counts, gate results, dead letters and comments that its kind can have."""
+    run = phase_get(instance=instance, phase_id=phase_id)
+    run.definition = phase_definition(run)
+    kind = run.phase_type
+    run.item_counts = phase_item_counts(run) if kind == "map" else {}
+    run.gate_rows = list(phase_gate_results(run)) if kind == "gate" else []
+    run.dead_letter_rows = list(phase_dead_letters(run)) if kind in ("task", "gate", "map") else []
+    run.comment_rows = list(phase_comments(run))
     return run
 
 

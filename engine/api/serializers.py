@@ -10,10 +10,8 @@ from typing import Any
 from django.db import models
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import ResolvedComponent
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from engine.api import selectors
 from engine.models import DeadLetterState, InstanceState, PhaseState, SlaStatus, VersionState
 
 REASON_MAX = 2000
@@ -202,32 +200,20 @@ class PhaseRunDetailSerializer(PhaseRunSummarySerializer):
     data = serializers.JSONField(read_only=True, allow_null=True, help_text="what a person submitted")
     claimed_at = serializers.DateTimeField(read_only=True, allow_null=True)
     completed_by = username("completed_by")
-    definition = serializers.SerializerMethodField(help_text="the phase as the pinned version defines it")
-    items = serializers.SerializerMethodField(help_text="map items of the current round, counted by state")
-    gate_results = serializers.SerializerMethodField()
-    dead_letters = serializers.SerializerMethodField()
-    comments = serializers.SerializerMethodField()
+    # Read beforehand by `selectors.phase_detail` (the serializer runs no query of its own).
+    definition = serializers.DictField(read_only=True, help_text="the phase as the pinned version defines it")
+    items = serializers.DictField(
+        child=serializers.IntegerField(),
+        source="item_counts",
+        read_only=True,
+        help_text="map items of the current round, counted by state",
+    )
+    gate_results = GateResultSerializer(many=True, read_only=True, source="gate_rows")
+    dead_letters = DeadLetterSerializer(many=True, read_only=True, source="dead_letter_rows")
+    comments = CommentSerializer(many=True, read_only=True, source="comment_rows")
 
     class Meta:
         ref_name = "PhaseRun"
-
-    def get_definition(self, run: Any) -> dict[str, Any]:
-        return selectors.phase_definition(run)
-
-    def get_items(self, run: Any) -> dict[str, int]:
-        return selectors.phase_item_counts(run)
-
-    @extend_schema_field(GateResultSerializer(many=True))
-    def get_gate_results(self, run: Any) -> list[dict[str, Any]]:
-        return GateResultSerializer(selectors.phase_gate_results(run), many=True).data
-
-    @extend_schema_field(DeadLetterSerializer(many=True))
-    def get_dead_letters(self, run: Any) -> list[dict[str, Any]]:
-        return DeadLetterSerializer(selectors.phase_dead_letters(run), many=True).data
-
-    @extend_schema_field(CommentSerializer(many=True))
-    def get_comments(self, run: Any) -> list[dict[str, Any]]:
-        return CommentSerializer(selectors.phase_comments(run), many=True).data
 
 
 class InstanceSummarySerializer(serializers.Serializer):
@@ -250,15 +236,11 @@ class InstanceDetailSerializer(InstanceSummarySerializer):
     params = serializers.DictField(read_only=True)
     error = serializers.DictField(read_only=True, allow_null=True)
     suspended_at = serializers.DateTimeField(read_only=True, allow_null=True)
-    phases = serializers.SerializerMethodField()
+    # Read beforehand by `selectors.instance_detail` (the serializer runs no query of its own).
+    phases = PhaseRunSummarySerializer(many=True, read_only=True, source="phase_rows")
 
     class Meta:
         ref_name = "Instance"
-
-    @extend_schema_field(PhaseRunSummarySerializer(many=True))
-    def get_phases(self, instance: Any) -> list[dict[str, Any]]:
-        runs = selectors.instance_phase_runs(instance=instance)
-        return PhaseRunSummarySerializer(runs, many=True).data
 
 
 class TransitionSerializer(serializers.Serializer):

@@ -21,21 +21,21 @@ from engine.definition.plan import (
     RetryPolicy,
     SlaPolicy,
 )
+from engine.definition.problems import DocumentInvalid
 from engine.definition.semantics import dependency_graph, topological_order
 from engine.definition.validation import load_and_validate
-from engine.errors import TemplateInvalid
 
 
 def compile_template(document: object, *, activities: Collection[str] | None = None) -> Plan:
     """Validate a template document (a parsed value, or JSON text) and build its immutable plan.
 
-    Raises TemplateInvalid with every problem when the document is not a valid template.
+    Raises DocumentInvalid with every problem when the document is not a valid template.
     """
     # Validation compiles every expression already; handing them over halves the cost of a big template.
     compiled: dict[str, Expression] = {}
     loaded, problems = load_and_validate(document, activities=activities, compiled=compiled)
     if problems:
-        raise TemplateInvalid(problems)
+        raise DocumentInvalid(problems)
     return build_plan(loaded, compiled=compiled)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -28,3 +29,17 @@ MAX_MESSAGE = 300
 def truncate(message: str) -> str:
     """Keep a problem's message readable: at most MAX_MESSAGE characters."""
     return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"
+
+
+class DocumentInvalid(ValueError):
+    """A template document with problems, raised by `compile_template`: every problem, in document order.
+
+    The definition package knows nothing of the engine around it; the engine's own `TemplateInvalid`
+    (engine.errors) is a DocumentInvalid that also carries an HTTP status and an error code.
+    """
+
+    def __init__(self, problems: Sequence[Problem], message: str = "") -> None:
+        self.problems = tuple(problems)
+        self.message = message or f"{len(self.problems)} problem(s) in template"
+        self.extra = {"errors": [problem.as_dict() for problem in self.problems]}
+        super().__init__(self.message)

@@ -144,9 +144,10 @@ def send(step: CompensationRun, countdown: float | None = None) -> None:
 
 
 def celery_send(step_id: int, *, queue: str, countdown: float | None) -> None:
-    from engine.tasks import compensation_run
+    from celery import current_app
 
-    compensation_run.apply_async(args=[step_id], queue=queue, countdown=countdown)
+    # By name, as `dispatch.celery_send`: the runtime never imports the tasks that call it.
+    current_app.send_task("engine.tasks.compensation_run", args=[step_id], queue=queue, countdown=countdown)
 
 
 def _compensation(step: CompensationRun) -> Compensation:

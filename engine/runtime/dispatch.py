@@ -35,17 +35,22 @@ def _send(refs: list[AttemptRef]) -> None:
         send_to_broker(ref)
 
 
+ATTEMPT_TASK = "engine.tasks.attempt_run"
+
+
 def send_to_broker(ref: AttemptRef) -> None:
     """Send one ref now. Every message the engine sends goes through here (tests replace `celery_send`)."""
     celery_send(ref)
 
 
 def celery_send(ref: AttemptRef) -> None:
+    from celery import current_app
     from django.conf import settings
 
-    from engine.tasks import attempt_run
-
-    attempt_run.apply_async(
+    # By the task's name: the runtime sends to the Celery interface, it does not import it (the tasks
+    # import the services, which import the runtime).
+    current_app.send_task(
+        ATTEMPT_TASK,
         args=[ref.phase_run_id, ref.item_run_id],
         queue=ref.queue or settings.CELERY_TASK_DEFAULT_QUEUE,
         countdown=ref.countdown,

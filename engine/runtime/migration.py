@@ -23,7 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.errors import FormInvalid, NotFound, PermissionDenied
+from engine import access
+from engine.errors import FormInvalid, NotFound
 from engine.models import (
     Comment,
     DeadLetter,
@@ -43,7 +44,7 @@ from engine.runtime.clock import db_now
 from engine.runtime.journal import apply_transition, record, unit_of_work
 from engine.runtime.plans import plan_for
 
-PERMISSION = "engine.migrate_workflowinstance"
+PERMISSION = access.MIGRATE_PERMISSION
 
 
 @dataclass
@@ -156,9 +157,7 @@ def instances_migrate(
     dry_run: bool = False,
 ) -> list[MigrationReport]:
     """Check (dry run) or move each instance; each one moves in its own transaction, or not at all."""
-    if user is None or not user.is_active or not user.has_perm(PERMISSION):
-        name = user.get_username() if user is not None else "anonymous"
-        raise PermissionDenied(f"{name} may not migrate instances: it needs the permission {PERMISSION}")
+    access.require_migrate(user)
     reason = (reason or "").strip()
     if not reason and not dry_run:
         raise FormInvalid(

@@ -6,6 +6,8 @@ import threading
 
 from engine.definition.compiler import compile_template
 from engine.definition.plan import Plan
+from engine.definition.problems import DocumentInvalid
+from engine.errors import TemplateInvalid
 from engine.models import TemplateVersion
 
 _cache: dict[tuple[int, str], Plan] = {}
@@ -18,7 +20,10 @@ def plan_for(version: TemplateVersion) -> Plan:
     key = (version.pk, version.checksum)
     plan = _cache.get(key)
     if plan is None:
-        plan = compile_template(_definition(version))
+        try:
+            plan = compile_template(_definition(version))
+        except DocumentInvalid as exc:
+            raise TemplateInvalid(exc.problems) from None
         with _lock:
             if len(_cache) >= _MAX:
                 _cache.clear()

@@ -99,7 +99,9 @@ class InstanceListView(PermissionsByMethod, ListView):
             user=request.user,
         )
         created = existing is None or existing != instance.pk
-        body = InstanceDetailSerializer(selectors.instance_get(instance_id=instance.pk)).data
+        body = InstanceDetailSerializer(
+            selectors.instance_detail(selectors.instance_get(instance_id=instance.pk))
+        ).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -110,7 +112,9 @@ class InstanceDetailView(VisibleInstance, ApiView):
 
     @extend_schema(responses={200: InstanceDetailSerializer, **errors(403, 404)})
     def get(self, request: Request, pk: Any) -> Response:
-        return Response(InstanceDetailSerializer(self.visible_instance(request, pk)).data)
+        return Response(
+            InstanceDetailSerializer(selectors.instance_detail(self.visible_instance(request, pk))).data
+        )
 
 
 class InstanceHistoryView(VisibleInstance, ListView):
@@ -143,7 +147,9 @@ class InstanceOperationView(VisibleInstance, ApiView):
         self.visible_instance(request, pk)
         data = validated(ReasonInputSerializer, request.data)
         type(self).operation(instance_id=pk, user=request.user, reason=data["reason"])
-        return Response(InstanceDetailSerializer(selectors.instance_get(instance_id=pk)).data)
+        return Response(
+            InstanceDetailSerializer(selectors.instance_detail(selectors.instance_get(instance_id=pk))).data
+        )
 
 
 class InstanceCancelView(InstanceOperationView):

@@ -8,9 +8,9 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from engine import access
 from engine.api.views.base import ApiView, errors, validated
-from engine.errors import PermissionDenied
-from engine.runtime.migration import PERMISSION, instances_migrate, target_version
+from engine.services.migrations import instances_migrate, target_version
 
 MAX_INSTANCES = 500
 
@@ -73,8 +73,7 @@ class InstanceMigrateView(ApiView):
         ),
     )
     def post(self, request: Request) -> Response:
-        if not request.user.has_perm(PERMISSION):
-            raise PermissionDenied(f"migrating instances needs the {PERMISSION} permission")
+        access.require_migrate(request.user)
         data = validated(self.InputSerializer, request.data)
         target = target_version(template_key=data["template"], number=data["to_version"])
         reports = instances_migrate(

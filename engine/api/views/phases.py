@@ -70,7 +70,7 @@ class PhaseView(VisibleInstance, ApiView):
 
     def phase_response(self, instance: Any, phase_id: str) -> Response:
         return Response(
-            PhaseRunDetailSerializer(selectors.phase_get(instance=instance, phase_id=phase_id)).data
+            PhaseRunDetailSerializer(selectors.phase_detail(instance=instance, phase_id=phase_id)).data
         )
 
 

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from engine.api.views.base import ApiView, EmptyInputSerializer, PermissionsByMethod, errors, validated
 from engine.errors import NotFound
 from engine.models import OverlapPolicy, Schedule, WorkflowTemplate
-from engine.runtime.schedules import schedule_pause, schedule_resume, schedule_save, schedule_upcoming
+from engine.services.schedules import schedule_pause, schedule_resume, schedule_save, schedule_upcoming
 
 UPCOMING = 5
 RECENT_RUNS = 20

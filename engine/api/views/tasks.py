@@ -13,9 +13,9 @@ from rest_framework.response import Response
 from engine.api.pagination import MAX_PAGE_SIZE, requested_page_size
 from engine.api.serializers import StateField
 from engine.api.views.base import ApiView, errors
-from engine.inbox import INBOX_PAGE_SIZE, InboxItem, inbox_get
 from engine.models import SlaStatus
 from engine.paging import page_number
+from engine.selectors import INBOX_PAGE_SIZE, InboxItem, inbox_get
 
 SLA_FILTER_CHOICES = ("on_schedule", "at_risk", "behind_schedule")
 

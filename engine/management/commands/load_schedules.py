@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from engine.errors import ScheduleInvalid
 from engine.models import Schedule, WorkflowTemplate
-from engine.runtime.schedules import schedule_save, schedule_upcoming
+from engine.services.schedules import schedule_save, schedule_upcoming
 
 FIELDS = (
     "version",

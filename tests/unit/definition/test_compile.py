@@ -13,7 +13,7 @@ from engine.definition.calendar import BusinessCalendar
 from engine.definition.compiler import compile_template
 from engine.definition.expressions import compile_expression
 from engine.definition.plan import NO_RETRY, Branch, RetryPolicy, SlaPolicy
-from engine.errors import TemplateInvalid
+from engine.definition.problems import DocumentInvalid
 from tests.unit.definition.documents import ACTIVITIES, base_document, fixture_documents, minimal_document
 
 
@@ -246,7 +246,7 @@ def test_invalid_template_raises_with_every_problem():
     document["phases"][0]["roles"] = ["nobody"]
     document["phases"][2]["depends_on"] = ["nowhere"]
 
-    with pytest.raises(TemplateInvalid) as raised:
+    with pytest.raises(DocumentInvalid) as raised:
         compile_template(document)
 
     assert [(p.code, p.path) for p in raised.value.problems] == [
@@ -257,7 +257,7 @@ def test_invalid_template_raises_with_every_problem():
 
 
 def test_registered_activities_are_checked_when_given():
-    with pytest.raises(TemplateInvalid) as raised:
+    with pytest.raises(DocumentInvalid) as raised:
         compile_template(base_document(), activities={"unit.ingest"})
 
     assert [(p.code, p.path) for p in raised.value.problems] == [("unknown_activity", "/phases/5/activity")]

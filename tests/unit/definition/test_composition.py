@@ -10,7 +10,7 @@ import pytest
 
 from engine.definition import compile_template, validate
 from engine.definition.composition import calls
-from engine.errors import TemplateInvalid
+from engine.definition.problems import DocumentInvalid
 
 ACTIVITIES = frozenset({"unit.charge", "unit.refund", "unit.ship", "unit.fix"})
 # published template key -> {version: the keys that version calls}
@@ -316,6 +316,6 @@ def test_signal_buffer_compiles():
 
 
 def test_invalid_composition_raises_with_codes():
-    with pytest.raises(TemplateInvalid) as caught:
+    with pytest.raises(DocumentInvalid) as caught:
         compile_template(_patched([rep("/phases/3/template", "unit.saga")]))
     assert caught.value.extra["errors"][0]["code"] == "subworkflow_cycle"

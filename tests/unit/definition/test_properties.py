@@ -11,9 +11,8 @@ from hypothesis import strategies as st
 
 from engine.definition.compiler import compile_template
 from engine.definition.expressions import compile_expression
-from engine.definition.problems import Problem
+from engine.definition.problems import DocumentInvalid, Problem
 from engine.definition.validation import sort_problems, validate
-from engine.errors import TemplateInvalid
 from tests.unit.definition.documents import base_document, fixture_documents, minimal_document
 
 # celpy raises the recursion limit when its parser is first built; do that before Hypothesis watches.
@@ -193,7 +192,7 @@ def test_mutated_templates_validate_and_compile_consistently(document):
     problems = _check(document)
 
     if problems:
-        with pytest.raises(TemplateInvalid) as raised:
+        with pytest.raises(DocumentInvalid) as raised:
             compile_template(document)
         assert list(raised.value.problems) == problems
     else:
