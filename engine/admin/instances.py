@@ -32,8 +32,8 @@ from engine.admin.lists import BigTableAdmin, as_uuid, exact_search, recent_valu
 from engine.admin.migrations import migrate_instances
 from engine.errors import FormInvalid, engine_error
 from engine.models import PhaseRun, PhaseState, Transition, WorkflowInstance, WorkflowTemplate
-from engine.runtime.previews import Preview, settle_preview
 from engine.services import overrides
+from engine.services.overrides import Preview, settle_preview
 
 RACE_MESSAGE = "someone else changed it first (a worker or a person); reload and look again"
 

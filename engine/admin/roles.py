@@ -17,9 +17,8 @@ from django.utils.html import format_html, format_html_join
 
 from engine.models import RoleAssignment, TemplateVersion, WorkflowInstance
 from engine.roles import role_holdings
-from engine.runtime.actors import Actor
-from engine.runtime.journal import record, unit_of_work
-from engine.runtime.plans import plan_for
+from engine.selectors import version_plan
+from engine.services.roles import role_grant, role_revoke
 
 
 class RoleAssignmentForm(forms.ModelForm):
@@ -37,7 +36,7 @@ class RoleAssignmentForm(forms.ModelForm):
         instance: WorkflowInstance | None = cleaned.get("instance")
         role = cleaned.get("role")
         if instance is not None and role:
-            roles = plan_for(instance.version).roles
+            roles = version_plan(instance.version).roles
             if role not in roles:
                 known = ", ".join(f"{key} ({name})" for key, name in roles.items()) or "none"
                 self.add_error(
@@ -63,34 +62,14 @@ class RoleAssignmentAdmin(admin.ModelAdmin):
         return False  # grant a new one and revoke the old: each is one line in the audit trail
 
     def save_model(self, request: HttpRequest, obj: RoleAssignment, form: Any, change: bool) -> None:
-        with unit_of_work():
-            super().save_model(request, obj, form, change)
-            _audit(obj, "role_grant", request)
+        role_grant(assignment=obj, user=request.user)
 
     def delete_model(self, request: HttpRequest, obj: RoleAssignment) -> None:
-        with unit_of_work():
-            _audit(obj, "role_revoke", request)
-            super().delete_model(request, obj)
+        role_revoke(assignment=obj, user=request.user)
 
     def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
         for obj in queryset:
             self.delete_model(request, obj)
-
-
-def _audit(obj: RoleAssignment, name: str, request: HttpRequest) -> None:
-    holder = obj.user.get_username() if obj.user else f"group {obj.group.name}" if obj.group else "?"
-    granted = {"role": obj.role, "holder": holder}
-    before, after = ({}, granted) if name == "role_grant" else (granted, {})
-    record(
-        obj.instance,
-        name,
-        source=obj.instance.state,
-        target=obj.instance.state,
-        actor=Actor.of(request.user),
-        reason=f"{'gave' if name == 'role_grant' else 'took back'} the role {obj.role} ({holder})",
-        metadata={"before": before, "after": after},
-        emit=False,
-    )
 
 
 def instance_role_assignments(instance: WorkflowInstance) -> str:
@@ -109,7 +88,7 @@ def instance_role_assignments(instance: WorkflowInstance) -> str:
         ),
     )
     add = reverse("admin:engine_roleassignment_add") + f"?instance={instance.pk}"
-    roles = ", ".join(plan_for(instance.version).roles) or "none"
+    roles = ", ".join(version_plan(instance.version).roles) or "none"
     return format_html(
         '<ul class="role-assignments">{}</ul><p><a class="addlink" href="{}">Give a role on this instance'
         '</a> <span class="help">(roles of this template: {})</span></p>',

@@ -19,7 +19,7 @@ from django_fsm import can_proceed
 from engine import access
 from engine.errors import FormInvalid, NotFound, TransitionRejected
 from engine.models import DeadLetterState, InstanceState, PhaseRun, PhaseState, WorkflowInstance
-from engine.runtime import compensation, operations
+from engine.runtime import compensation, operations, previews
 from engine.runtime.actors import Actor
 from engine.runtime.advance import Advancer
 from engine.runtime.human import active_human_runs, form_problems, outcome_for
@@ -341,3 +341,8 @@ def instance_retry(*, instance_id: Any, user: Any, reason: str) -> None:
 
 # Compensating a failed or cancelled instance is an instance override too (same permission, a reason).
 instance_compensate = compensation.instance_compensate
+
+
+# What an override would do, shown before it is confirmed (a read under the same rules).
+Preview = previews.Preview
+settle_preview = previews.settle_preview

@@ -8,7 +8,7 @@ from typing import IO
 from django.utils import timezone
 
 from engine.runtime import retention
-from engine.runtime.retention import INSTANCE_BATCH, PruneReport
+from engine.runtime.retention import INSTANCE_BATCH, PruneReport, open_archive
 
 
 def outbox_prune() -> int:
@@ -39,3 +39,6 @@ def instances_prune(
         batch=batch,
         limit=limit,
     )
+
+
+__all__ = ["INSTANCE_BATCH", "PruneReport", "instances_prune", "open_archive", "outbox_prune"]

@@ -181,7 +181,7 @@ def skip_by_api(user: Any, objects: dict[str, Any]) -> bool:
 def skip_by_admin(user: Any, objects: dict[str, Any]) -> bool:
     run = run_of(objects["instance"], "planning")
     url = reverse("admin:engine_phaserun_override", args=[run.pk, "skip"])
-    client_for(user).post(url, {"reason": "not needed"})
+    client_for(user).post(url, {"reason": "not needed", "confirm": "on"})
     return _skipped(objects)
 
 

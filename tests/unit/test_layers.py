@@ -45,6 +45,8 @@ INTERFACE_FILES = {
 ALLOWED = {
     ("designer", "engine.admin.templates"): "the designer's admin extends the engine's template admins",
     ("designer", "engine.activities"): "the activity picker lists the registered activities",
+    ("engine.admin", "engine.roles"): "reads: who holds which role of a template",
+    ("designer", "engine.roles"): "reads: which roles of a document nobody holds yet",
     ("engine.management", "engine.activities"): "validate_template checks activity names without a database",
     ("engine.api", "engine.paging"): "pagination helpers, no engine state",
     ("engine.admin", "engine.paging"): "pagination helpers, no engine state",
@@ -58,6 +60,8 @@ ALLOWED = {
 KNOWN_CYCLES = {
     ("engine.runtime.kinds.wait", "engine.runtime.signals"),
     ("engine.definition.composition", "engine.definition.semantics"),
+    ("engine.runtime.journal", "engine.runtime.subworkflows"),
+    ("engine.runtime.operations", "engine.runtime.subworkflows"),
 }
 
 

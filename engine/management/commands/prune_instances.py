@@ -9,8 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from engine.definition.durations import DurationError, parse_duration
 from engine.models.states import FINISHED_INSTANCE_STATES
-from engine.runtime.retention import INSTANCE_BATCH, open_archive
-from engine.services.retention import instances_prune
+from engine.services.retention import INSTANCE_BATCH, instances_prune, open_archive
 
 
 class Command(BaseCommand):
