@@ -35,6 +35,7 @@ from engine.models import (
 )
 from engine.models.states import FINISHED_PHASE_STATES, OPEN_PHASE_STATES, SLA_ORDER, SLA_RANK
 from engine.paging import Window, window
+from engine.runtime import scheduler
 from engine.runtime.plans import plan_for
 
 RANK_SLA = dict(enumerate(SLA_ORDER))
@@ -384,7 +385,33 @@ def phase_detail_get(
     )
 
 
+def phase_input(instance: Any, spec: Any, run: Any) -> dict[str, Any] | None:
+    """The input an attempt of `run` gets: the operator's correction, else the input mapping evaluated on
+    the instance as it stands. None for a phase whose input cannot be evaluated now."""
+    from datetime import UTC, datetime
+
+    from engine.runtime.attempts import Claim, build_input
+    from engine.runtime.dispatch import AttemptRef
+
+    if run.input_override is not None:
+        return dict(run.input_override)
+    if spec.type not in ("task", "gate") or run.state == "pending":
+        return None
+    claim = Claim(AttemptRef(run.pk), instance, spec, run, token="", claimed_at=datetime.now(UTC))
+    try:
+        return build_input(claim)
+    except Exception:  # an expression that fails now: the error section says why
+        return None
+
+
+def phase_is_settled(plan: Plan, phase_id: str, state: str, routed_to: str | None) -> bool:
+    """Whether a phase in `state` no longer holds up what depends on it (the scheduler's rule)."""
+    return scheduler.is_settled(plan, phase_id, state, routed_to)
+
+
 __all__ = [
+    "phase_is_settled",
+    "phase_input",
     "INBOX_PAGE_SIZE",
     "RANK_SLA",
     "SLA_RANK",

@@ -40,22 +40,3 @@ def attempts_of(history: list[Any]) -> list[dict[str, Any]]:
             current["seconds"] = round((row.created_at - current["started"]).total_seconds(), 3)
             current["reason"] = row.reason if row.name in ("wait_retry", "fail") else ""
     return rows
-
-
-def phase_input(instance: Any, spec: Any, run: Any) -> dict[str, Any] | None:
-    """The input an attempt of `run` gets: the operator's correction, else the input mapping evaluated on
-    the instance as it stands. None for a phase whose input cannot be evaluated now."""
-    from datetime import UTC, datetime
-
-    from engine.runtime.attempts import Claim, build_input
-    from engine.runtime.dispatch import AttemptRef
-
-    if run.input_override is not None:
-        return dict(run.input_override)
-    if spec.type not in ("task", "gate") or run.state == "pending":
-        return None
-    claim = Claim(AttemptRef(run.pk), instance, spec, run, token="", claimed_at=datetime.now(UTC))
-    try:
-        return build_input(claim)
-    except Exception:  # an expression that fails now: the error section says why
-        return None

@@ -8,7 +8,7 @@ from datetime import datetime
 from engine.definition.plan import Plan
 from engine.models import InstanceState, PhaseRun, PhaseState, WorkflowInstance
 from engine.models.states import FINISHED_INSTANCE_STATES, FINISHED_PHASE_STATES
-from engine.runtime import scheduler
+from engine.selectors import phase_is_settled
 
 
 def _names(plan: Plan, phase_ids: Iterable[str]) -> str:
@@ -56,7 +56,7 @@ def waiting_reason(
             p
             for p in plan.predecessors[run.phase_id]
             if runs[p].state == PhaseState.FAILED
-            and not scheduler.is_settled(plan, p, PhaseState.FAILED, (runs[p].error or {}).get("routed_to"))
+            and not phase_is_settled(plan, p, PhaseState.FAILED, (runs[p].error or {}).get("routed_to"))
         ]
         if blocked:
             return (

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods
 from engine import access, selectors
 from engine.errors import FormInvalid, NotFound, ParamsInvalid, PermissionDenied
 from engine.models import InstanceState, SlaStatus
-from engine.pages.attempts import attempts_of, phase_input
+from engine.pages.attempts import attempts_of
 from engine.pages.forms import AssignForm, CommentForm, CompleteForm, StartForm, initial_from
 from engine.pages.graph import graph_of, ui_hints
 from engine.pages.progress import progress_summary
@@ -206,7 +206,7 @@ def phase_detail(request: HttpRequest, instance_id: Any, phase_id: str) -> HttpR
     context = {
         "detail": detail,
         "attempts": attempts_of(detail.history) if spec.is_automated else [],
-        "attempt_input": phase_input(detail.instance, spec, run) if spec.is_automated else None,
+        "attempt_input": selectors.phase_input(detail.instance, spec, run) if spec.is_automated else None,
         "data_rows": data_rows(spec.form, run.data),
         "submissions": [
             (t, data_rows(spec.form, t.metadata.get("data") or (t.metadata.get("after") or {}).get("data")))
