@@ -23,7 +23,6 @@ from engine.models import (
     WorkflowInstance,
     WorkflowTemplate,
 )
-from engine.models.states import UNFINISHED_INSTANCE_STATES
 from engine.selectors import instance_visible_q, instances_visible_to
 
 # Numbers and ids in paths are bounded before they reach the database (SQLite overflows past 2**63).
@@ -114,19 +113,6 @@ def instance_detail(instance: WorkflowInstance) -> WorkflowInstance:
     """The instance with what its detail shows read now: `phase_rows` (one query)."""
     instance.phase_rows = list(instance_phase_runs(instance=instance))
     return instance
-
-
-def instance_unfinished_id(*, template_key: str, business_key: str | None) -> Any:
-    """The id of the unfinished instance a start with this business key would return, if any."""
-    if not business_key:
-        return None
-    return (
-        WorkflowInstance.objects.filter(
-            template__key=template_key, business_key=business_key, state__in=UNFINISHED_INSTANCE_STATES
-        )
-        .values_list("pk", flat=True)
-        .first()
-    )
 
 
 def instance_history(*, instance: WorkflowInstance) -> QuerySet[Transition]:

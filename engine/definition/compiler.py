@@ -69,6 +69,7 @@ def build_plan(
         roles=MappingProxyType({key: role["name"] for key, role in document.get("roles", {}).items()}),
         calendar=BusinessCalendar.from_document(document.get("calendar")),
         compensate_on_failure=bool(document.get("compensation", {}).get("on_failure", True)),
+        business_key_reuse=document.get("business_key_reuse", "after_finish"),
     )
 
 

@@ -182,6 +182,8 @@ class Plan:
     roles: Mapping[str, str] = field(default_factory=lambda: EMPTY)  # role key -> display name
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
     compensate_on_failure: bool = True
+    # "after_finish": a business key is one unfinished instance's; "never": it stays its first instance's.
+    business_key_reuse: str = "after_finish"
 
     @property
     def order(self) -> tuple[str, ...]:

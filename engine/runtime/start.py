@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -9,7 +10,7 @@ from django.db.models.functions import Now
 from jsonschema import Draft202012Validator
 
 from engine.definition.limits import params_size_problems
-from engine.errors import NotFound, ParamsInvalid, TransitionRejected
+from engine.errors import Conflict, NotFound, ParamsInvalid, TransitionRejected
 from engine.models import (
     InstanceState,
     PhaseRun,
@@ -63,6 +64,14 @@ def pick_version(template: WorkflowTemplate, number: int | None) -> TemplateVers
     return version
 
 
+@dataclass(frozen=True)
+class Started:
+    """The instance a start gave, and whether this call created it (False: the business key's holder)."""
+
+    instance: WorkflowInstance
+    created: bool
+
+
 def start_instance(
     template_key: str,
     params: dict[str, Any] | None = None,
@@ -74,7 +83,33 @@ def start_instance(
     parent_item_run: Any = None,
     depth: int = 0,
 ) -> WorkflowInstance:
-    """Start an instance, or return the unfinished one already started with the same business key.
+    """Start an instance, or return the one that holds the business key (see `start_or_find`)."""
+    return start_or_find(
+        template_key,
+        params,
+        business_key,
+        version,
+        actor,
+        parent_phase_run=parent_phase_run,
+        parent_item_run=parent_item_run,
+        depth=depth,
+    ).instance
+
+
+def start_or_find(
+    template_key: str,
+    params: dict[str, Any] | None = None,
+    business_key: str | None = None,
+    version: int | None = None,
+    actor: Actor | None = None,
+    *,
+    parent_phase_run: PhaseRun | None = None,
+    parent_item_run: Any = None,
+    depth: int = 0,
+) -> Started:
+    """Start an instance, or find the one already started with the same business key: the unfinished
+    one, or with `business_key_reuse: "never"` any earlier one. Finding it with other params is a
+    Conflict (409): the key names one piece of work, and these params describe another.
 
     A sub-workflow passes the phase run (and map item run) of its parent that starts it, and its depth.
     """
@@ -82,17 +117,25 @@ def start_instance(
     params = {} if params is None else params
     pinned = _startable_version(template_key, version)
     template = pinned.template
-    if business_key:
-        existing = _unfinished(template, business_key)
-        if existing is not None:
-            return existing
     plan = plan_for(pinned)
+    keep_keys = plan.business_key_reuse == "never"
+    if business_key:
+        existing = _holder(template, business_key, keep_keys)
+        if existing is not None:
+            return _found(existing, params)
     problems = params_problems(plan.params_schema, params)
     if problems:
         raise ParamsInvalid(f"{len(problems)} problem(s) in params", errors=problems)
     now = db_now(pinned)
     try:
         with unit_of_work():
+            if business_key and keep_keys:
+                # The constraint guards only unfinished instances; an instance that finishes inside its
+                # own start would let a second start through, so these starts take the template's lock.
+                WorkflowTemplate.objects.select_for_update().filter(pk=template.pk).exists()
+                existing = _holder(template, business_key, keep_keys)
+                if existing is not None:
+                    return _found(existing, params)
             instance = WorkflowInstance(
                 template=template,
                 version=pinned,
@@ -119,11 +162,23 @@ def start_instance(
             runs = _create_runs(instance, plan, actor, now)
             Advancer(instance, actor=actor, now=now, runs=runs).run()
     except IntegrityError:
-        existing = _unfinished(template, business_key) if business_key else None
+        existing = _holder(template, business_key, keep_keys) if business_key else None
         if existing is None:
             raise
-        return existing
-    return instance
+        return _found(existing, params)
+    return Started(instance, created=True)
+
+
+def _found(existing: WorkflowInstance, params: dict[str, Any]) -> Started:
+    if existing.params != params:
+        raise Conflict(
+            f"instance {existing.pk} already holds business key {existing.business_key!r} "
+            f"({existing.state}) and was started with other params",
+            instance=str(existing.pk),
+            business_key=existing.business_key,
+            state=existing.state,
+        )
+    return Started(existing, created=False)
 
 
 def _startable_version(template_key: str, number: int | None) -> TemplateVersion:
@@ -174,11 +229,9 @@ def _create_runs(instance: WorkflowInstance, plan: Any, actor: Actor, now: Any) 
     return book
 
 
-def _unfinished(template: WorkflowTemplate, business_key: str) -> WorkflowInstance | None:
-    return (
-        WorkflowInstance.objects.filter(
-            template=template, business_key=business_key, state__in=UNFINISHED_INSTANCE_STATES
-        )
-        .order_by("created_at")
-        .first()
-    )
+def _holder(template: WorkflowTemplate, business_key: str, keep_keys: bool) -> WorkflowInstance | None:
+    """The instance that holds the key: the unfinished one, or (keys kept for good) the first of all."""
+    found = WorkflowInstance.objects.filter(template=template, business_key=business_key)
+    if not keep_keys:
+        found = found.filter(state__in=UNFINISHED_INSTANCE_STATES)
+    return found.order_by("created_at").first()

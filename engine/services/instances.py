@@ -13,7 +13,7 @@ from engine.models import WorkflowInstance, WorkflowTemplate
 from engine.runtime.actors import Actor
 from engine.runtime.plans import plan_for
 from engine.runtime.signals import Delivery, deliver_signal, deliver_signal_by_key
-from engine.runtime.start import pick_version, start_instance
+from engine.runtime.start import Started, pick_version, start_or_find
 
 
 def instance_start(
@@ -25,7 +25,28 @@ def instance_start(
     user: Any = None,
     system: str = "api",
 ) -> WorkflowInstance:
-    """Start an instance (or return the unfinished one with the same business key).
+    """Start an instance (or return the one that holds the business key); see `instance_start_or_find`."""
+    return instance_start_or_find(
+        template_key=template_key,
+        params=params,
+        business_key=business_key,
+        version=version,
+        user=user,
+        system=system,
+    ).instance
+
+
+def instance_start_or_find(
+    *,
+    template_key: str,
+    params: dict[str, Any] | None = None,
+    business_key: str | None = None,
+    version: int | None = None,
+    user: Any = None,
+    system: str = "api",
+) -> Started:
+    """Start an instance, or find the one that holds the business key (`created` says which); Conflict
+    when that one was started with other params.
 
     `user` starts it if `engine.access.may_start` lets them (PermissionDenied otherwise); without a user
     the engine itself starts it, as `system:<system>` (the command line, schedules).
@@ -38,7 +59,7 @@ def instance_start(
             raise NotFound(f"no template {template_key!r}")
         access.require_start(user, plan_for(pick_version(template, version)))
         actor = Actor.of(user)
-    return start_instance(template_key, params, business_key=business_key, version=version, actor=actor)
+    return start_or_find(template_key, params, business_key=business_key, version=version, actor=actor)
 
 
 def _require_signal(user: Any, instance: WorkflowInstance, name: str) -> None:

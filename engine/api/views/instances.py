@@ -30,7 +30,7 @@ from engine.api.views.base import (
 )
 from engine.models import Transition, WorkflowInstance
 from engine.services import overrides
-from engine.services.instances import instance_start
+from engine.services.instances import instance_start_or_find
 
 
 class InstanceListView(PermissionsByMethod, ListView):
@@ -52,7 +52,7 @@ class InstanceListView(PermissionsByMethod, ListView):
             allow_null=True,
             allow_blank=True,
             default=None,
-            help_text="starting again with the same key while the first is unfinished returns the first",
+            help_text="starting again with this key returns its holder (200; 409 with other params)",
         )
         version = serializers.IntegerField(
             min_value=1,
@@ -76,8 +76,10 @@ class InstanceListView(PermissionsByMethod, ListView):
         summary="Start an instance",
         description=(
             "Starts an instance of the template's latest published version (or `version`). Idempotent per "
-            "business key: while an instance started with the same template and business key is unfinished, "
-            "it is returned with 200 instead of starting another; a new instance gives 201."
+            "business key: while an instance started with the same template and business key is unfinished "
+            "(or ever, when the template sets `business_key_reuse: never`), it is returned with 200 instead "
+            "of starting another; exactly one caller gets 201, however many start at once. The holder of the "
+            "key started with other params is a 409 (`conflict`, `extra.instance` names it)."
         ),
         request=InputSerializer,
         responses={
@@ -88,21 +90,17 @@ class InstanceListView(PermissionsByMethod, ListView):
     )
     def post(self, request: Request) -> Response:
         data = validated(self.InputSerializer, request.data)
-        existing = selectors.instance_unfinished_id(
-            template_key=data["template"], business_key=data["business_key"]
-        )
-        instance = instance_start(
+        started = instance_start_or_find(
             template_key=data["template"],
             params=data["params"],
             business_key=data["business_key"] or None,
             version=data["version"],
             user=request.user,
         )
-        created = existing is None or existing != instance.pk
         body = InstanceDetailSerializer(
-            selectors.instance_detail(selectors.instance_get(instance_id=instance.pk))
+            selectors.instance_detail(selectors.instance_get(instance_id=started.instance.pk))
         ).data
-        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(body, status=status.HTTP_201_CREATED if started.created else status.HTTP_200_OK)
 
 
 class InstanceDetailView(VisibleInstance, ApiView):
