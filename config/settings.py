@@ -171,6 +171,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY") else None
 X_FRAME_OPTIONS = "DENY"
 
+# The public address of the site, for links in mail (a mail client has no page to be relative to).
+PHASEGATE_BASE_URL = env_str("PHASEGATE_BASE_URL", "http://127.0.0.1:8000" if DEBUG else "").rstrip("/")
+
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "phasegate@localhost")
 

@@ -24,3 +24,18 @@ def engine_settings(app_configs: Any, **kwargs: Any) -> list[Any]:
             )
         )
     return problems
+
+
+@register(deploy=True)
+def base_url(app_configs: Any, **kwargs: Any) -> list[Any]:
+    """Mail links are absolute: a deployment says where it lives."""
+    value = getattr(settings, "PHASEGATE_BASE_URL", "")
+    if not value.startswith(("https://", "http://")):
+        return [
+            Warning(
+                "PHASEGATE_BASE_URL is not set: links in escalation mail cannot be absolute",
+                hint="Set it to the site's public address, e.g. https://flows.example.com",
+                id="engine.W002",
+            )
+        ]
+    return []

@@ -26,10 +26,12 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
+from django.urls import reverse
 
 from engine.access import role_holders
 from engine.definition.calendar import BusinessCalendar
 from engine.definition.plan import Plan, SlaPolicy
+from engine.links import absolute_url
 from engine.models import (
     InstanceState,
     PhaseRun,
@@ -437,7 +439,7 @@ def escalation_body(run: PhaseRun, phase_name: str, roles: Sequence[str]) -> str
         f"and is not finished.\n\n"
         f"Held by: {holder}\n"
         f"You receive this because you hold one of these roles: {', '.join(roles)}.\n\n"
-        f"Progress page: /workflows/{instance.pk}/phases/{run.phase_id}/\n"
+        f"Phase page: {absolute_url(reverse('pages:phase_detail', args=[instance.pk, run.phase_id]))}\n"
     )
 
 

@@ -119,7 +119,8 @@ def test_a_late_sweep_records_both_crossings(review, people, clock):
     assert (events("sla.at_risk"), events("sla.behind_schedule")) == (1, 1)
 
 
-def test_escalation_mails_the_escalate_to_roles_once(review, people, clock):
+def test_escalation_mails_the_escalate_to_roles_once(review, people, clock, settings):
+    settings.PHASEGATE_BASE_URL = "http://flows.example.com"  # the link in the mail is absolute
     people["manager"].email = ""  # nobody to write to: skipped, the rest still get it
     people["manager"].save()
     instance = start("review", params={})
@@ -131,7 +132,7 @@ def test_escalation_mails_the_escalate_to_roles_once(review, people, clock):
     message = mail.outbox[0]
     assert sorted(message.to) == ["cdo@example.com", "tester2@example.com"]
     assert "Review" in message.subject and "behind schedule" in message.subject
-    assert f"/workflows/{instance.pk}/phases/review/" in message.body
+    assert f"http://flows.example.com/workflows/{instance.pk}/phases/review/" in message.body
     run = run_of(instance, "review")
     assert run.escalated_at == ny(2026, 2, 10, 10, 0)
     row = Transition.objects.get(instance=instance, name="sla_escalated")
