@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -242,15 +243,16 @@ def throughput(n: int, repeat: int, env: dict[str, str]) -> tuple[list[Sample], 
                 engine_wall = engine_run(shape, n)
                 after = meter.snapshot()
                 steps = n * STEPS
-                samples.append(
-                    Sample(
-                        shape=shape,
-                        celery_rate=steps / celery_wall,
-                        engine_rate=steps / engine_wall,
-                        celery_cpu_ms=1000 * CpuMeter.spent(before, middle) / steps,
-                        engine_cpu_ms=1000 * CpuMeter.spent(middle, after) / steps,
-                    )
+                sample = Sample(
+                    shape=shape,
+                    celery_rate=steps / celery_wall,
+                    engine_rate=steps / engine_wall,
+                    celery_cpu_ms=1000 * CpuMeter.spent(before, middle) / steps,
+                    engine_cpu_ms=1000 * CpuMeter.spent(middle, after) / steps,
                 )
+                samples.append(sample)
+                print(f"  {shape}: celery {sample.celery_rate:.0f}, engine {sample.engine_rate:.0f} st/s",
+                      flush=True)  # fmt: skip
         rss = rss_mb(worker)
     finally:
         worker.terminate()
@@ -299,6 +301,7 @@ def main() -> None:
     parser.add_argument("--inprocess-n", type=int, default=50, help="instances per in-process case")
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so the cleanup below runs
     if not args.skip_throughput:
         env = environment()
         create_database()

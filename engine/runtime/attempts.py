@@ -37,6 +37,7 @@ from engine.runtime.journal import record, record_fields, retrying, unit_of_work
 from engine.runtime.limits import time_limit
 from engine.runtime.plans import plan_for
 from engine.runtime.retries import handle_attempt_failure
+from engine.runtime.runbook import RunBook
 
 logger = logging.getLogger(__name__)
 LEASE_GRACE = timedelta(seconds=15)
@@ -313,16 +314,20 @@ def _record(
 ) -> tuple[bool, Claim | None]:
     with unit_of_work():
         instance = lock_instance(claim.instance.pk)
-        runs = load_runs(instance)
         now = db_now(instance)
-        advancer = Advancer(
-            instance, actor=actor, now=now, runs=runs, keep_local=claim_next, keep_queue=claim.spec.queue
-        )
         if error is None and output is not None and _plain_task(claim):
-            # The common case in one conditional update, fenced by the lease token; no row is read.
-            if not hotpath.complete_leased(PhaseRun, claim.run.pk, token=claim.token, output=output, now=now):
+            # The common case: one conditional update fenced by the lease token, no row read; on
+            # PostgreSQL the same statement reads every phase's state for the scheduler.
+            accepted, light = hotpath.complete_leased_reading_states(
+                instance.pk, claim.run.pk, token=claim.token, output=output, now=now
+            )
+            if not accepted:
                 return _refused(claim)
-            runs.changed(claim.spec.id, PhaseState.COMPLETED)
+            if light is None:
+                runs = load_runs(instance)
+                runs.changed(claim.spec.id, PhaseState.COMPLETED)
+            else:
+                runs = RunBook.of_new(instance, light)
             record_fields(
                 "phase",
                 runs.audit_fields(claim.spec.id),
@@ -331,7 +336,14 @@ def _record(
                 target=PhaseState.COMPLETED,
                 actor=actor,
             )
+            advancer = Advancer(
+                instance, actor=actor, now=now, runs=runs, keep_local=claim_next, keep_queue=claim.spec.queue
+            )
         else:
+            runs = load_runs(instance)
+            advancer = Advancer(
+                instance, actor=actor, now=now, runs=runs, keep_local=claim_next, keep_queue=claim.spec.queue
+            )
             phase_run = runs[claim.spec.id]
             run: PhaseRun | ItemRun = phase_run
             if isinstance(claim.run, ItemRun):

@@ -139,21 +139,54 @@ def complete_leased(
     """Complete an active run if it still holds `token` (what `complete` does); False for a late result."""
     target = target_of(model, "complete", "active")
     changed = _update(
-        model,
-        pk,
-        "state = %s AND lease_token = %s",
-        ["active", token],
-        state=target,
-        output=output,
-        error=None,
-        finished_at=now,
-        next_run_at=None,
-        lost_attempts=0,
-        lease_token=None,
-        lease_expires_at=None,
-        updated_at=now,
+        model, pk, "state = %s AND lease_token = %s", ["active", token], **_completion(target, output, now)
     )
     return bool(changed)
+
+
+def complete_leased_reading_states(
+    instance_id: Any, pk: int, *, token: str, output: dict[str, Any], now: datetime
+) -> tuple[bool, list[tuple[str, int, str, str, int]] | None]:
+    """`complete_leased`, and every phase's `(phase_id, pk, state, type, round)` as the scheduler needs.
+
+    On PostgreSQL one statement (a data-modifying CTE; its SELECT sees the rows as they were before the
+    update, so the completed run's state is overlaid here). Elsewhere the caller reads the states itself
+    (None). The caller holds the instance lock, so the read is current.
+    """
+    if connection.vendor != "postgresql":
+        return complete_leased(PhaseRun, pk, token=token, output=output, now=now), None
+    target = target_of(PhaseRun, "complete", "active")
+    sets, params = _set_clause(PhaseRun, _completion(target, output, now))
+    table = PhaseRun._meta.db_table
+    sql = (
+        f"WITH done AS (UPDATE {table} SET {sets} WHERE id = %s AND state = %s AND lease_token = %s "
+        f"RETURNING id) SELECT phase_id, id, state, phase_type, round, (SELECT count(*) FROM done) "
+        f"FROM {table} WHERE instance_id = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, pk, "active", token, instance_id])
+        rows = cursor.fetchall()
+    accepted = bool(rows) and rows[0][5] == 1
+    light = [
+        (phase_id, run_pk, target if run_pk == pk and accepted else state, phase_type, round_)
+        for phase_id, run_pk, state, phase_type, round_, _ in rows
+    ]
+    return accepted, light
+
+
+def _completion(target: str, output: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """What `complete` sets on an attempt run."""
+    return {
+        "state": target,
+        "output": output,
+        "error": None,
+        "finished_at": now,
+        "next_run_at": None,
+        "lost_attempts": 0,
+        "lease_token": None,
+        "lease_expires_at": None,
+        "updated_at": now,
+    }
 
 
 def make_ready(model: AttemptModel, pks: Sequence[int], *, now: datetime) -> None:

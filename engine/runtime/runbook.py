@@ -92,7 +92,7 @@ class RunBook(Mapping[str, PhaseRun]):
 
     @classmethod
     def of_new(cls, instance: WorkflowInstance, light: Iterable[tuple[str, int, str, str, int]]) -> RunBook:
-        """The book of an instance whose runs were just created: `(phase_id, pk, state, type, round)`."""
+        """The book from rows the caller already has: `(phase_id, pk, state, type, round)` per phase."""
         book = cls.__new__(cls)
         book.instance = instance
         book._light = {

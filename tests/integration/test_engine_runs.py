@@ -590,15 +590,16 @@ def test_advancing_one_phase_costs_the_same_queries_whatever_the_template_size(b
         return counted(captured)
 
     # claim: lock the instance (reading the run and the database clock), claim the run with a conditional
-    # update, the audit rows and outbox events (3); record: lock the instance (and the clock), read every
-    # phase's state, complete the run fenced by its lease token, make the next one ready, audit rows and
-    # outbox events (5). The journal is one statement on PostgreSQL, two on SQLite.
-    expected = 8 if connection.vendor == "postgresql" else 10
+    # update, the audit rows and outbox events (3); record: lock the instance (and the clock), complete the
+    # run fenced by its lease token and read every phase's state, make the next one ready, audit rows and
+    # outbox events (4). On SQLite the completion and the read, and the two journal inserts, are two
+    # statements each.
+    expected = 7 if connection.vendor == "postgresql" else 10
     assert (queries_for_one_step(3), queries_for_one_step(60)) == (expected, expected)
 
 
-def test_a_step_in_chain_mode_records_and_claims_the_next_in_one_transaction_of_five_queries(broker):
-    """What a worker pays per step when it runs the next attempt itself: 5 queries (6 on SQLite)."""
+def test_a_step_in_chain_mode_records_and_claims_the_next_in_one_transaction_of_four_queries(broker):
+    """What a worker pays per step when it runs the next attempt itself: 4 queries (6 on SQLite)."""
     from engine.runtime.attempts import attempt_claim, execute, record_and_claim_next
 
     def queries_per_step(length: int) -> int:
@@ -614,8 +615,25 @@ def test_a_step_in_chain_mode_records_and_claims_the_next_in_one_transaction_of_
         assert states(instance)["p1"] == "active" and not broker.sent
         return counted(captured)
 
-    expected = 5 if connection.vendor == "postgresql" else 6
+    # lock the instance; complete + read the states; claim the next straight from pending; the journal
+    expected = 4 if connection.vendor == "postgresql" else 6
     assert (queries_per_step(7), queries_per_step(60)) == (expected, expected)
+
+
+def test_starting_an_instance_costs_four_queries_whatever_the_template_size(broker):
+    def queries_to_start(length: int, **kwargs: object) -> int:
+        publish(chain(f"start{length}", length))
+        start_instance(f"start{length}", {})  # the plan is compiled and cached by the first start
+        with CaptureQueriesContext(connection) as captured:
+            instance = start_instance(f"start{length}", {}, **kwargs)
+        assert states(instance)["p0"] == "ready"
+        return counted(captured)
+
+    # the version with its template and the clock; the instance, inserted running; every run in one INSERT
+    # (the first one ready); the audit rows and events (one statement on PostgreSQL, two on SQLite).
+    expected = 4 if connection.vendor == "postgresql" else 5
+    assert (queries_to_start(7), queries_to_start(60)) == (expected, expected)
+    assert queries_to_start(7, business_key="2026-12-01") == expected + 1  # is one unfinished already?
 
 
 def test_a_ref_for_a_missing_run_does_nothing(broker):
