@@ -68,12 +68,88 @@ def _most_specific(error: ValidationError) -> ValidationError:
     return error
 
 
+# What the schema's patterns mean, in words (the pattern itself says little to a person).
+PATTERN_WORDS = {
+    "^[a-z][a-z0-9_.-]{0,79}$": "a lowercase letter first, then lowercase letters, digits, _ . or -; "
+    "at most 80 characters (e.g. market_daily)",
+    "^[a-z][a-z0-9_]{0,62}$": "a lowercase letter first, then lowercase letters, digits or _; at most 63 "
+    "characters (e.g. review_data)",
+    "^[A-Za-z][A-Za-z0-9_.-]{0,62}$": "a letter first, then letters, digits, _ . or -; at most 63 characters",
+    "^[A-Za-z_][A-Za-z0-9_.:-]{0,199}$": "a letter or _ first, then letters, digits, _ . : or - "
+    "(e.g. market.ingest)",
+    "^[A-Za-z0-9_.:-]{1,100}$": "letters, digits, _ . : or -; 1 to 100 characters",
+    "^[a-z][a-z0-9_-]{0,62}$": "a lowercase letter first, then lowercase letters, digits, _ or -",
+    "^[A-Z][A-Z0-9_]{0,99}$": "an upper-case code such as RETRY_INGESTION",
+    "^[A-Za-z][A-Za-z0-9_.-]{0,79}$": "a letter first, then letters, digits, _ . or -; at most 80 characters",
+}
+DURATION_WORDS = "an ISO 8601 duration such as PT30M, PT2H, P1D or P1DT12H"
+
+
+def field_name(error: ValidationError) -> str:
+    """The field an error is about, as a person names it: `id`, `phases[2]`, `the template`."""
+    path = list(error.absolute_path)
+    if not path:
+        return "the template"
+    last = path[-1]
+    if isinstance(last, int):
+        parent = next((str(part) for part in reversed(path[:-1]) if isinstance(part, str)), "item")
+        return f"{parent}[{last}]"
+    return str(last)
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
 def _message(error: ValidationError) -> str:
-    if error.validator == "type":
-        expected = error.validator_value
-        wanted = " or ".join(expected) if isinstance(expected, list) else str(expected)
-        return f"expected {wanted}, got {_json_type(error.instance)}"
-    return truncate(error.message)
+    """The error in words, with the field's name: never JSON Schema's own phrasing of the rule."""
+    field, rule, value = field_name(error), error.validator, error.validator_value
+    if rule == "type":
+        wanted = " or ".join(value) if isinstance(value, list) else str(value)
+        got = _json_type(error.instance)
+        return f"{field} must be {_article(wanted)}{wanted}, not {_article(got)}{got}"
+    if rule == "pattern":
+        if error.instance == "":
+            return f"{field} must not be empty"
+        if str(value).startswith("^P(?!$)"):
+            return truncate(f"{field} {_shown(error.instance)} is not {DURATION_WORDS}")
+        words = PATTERN_WORDS.get(str(value), f"the form {value}")
+        return truncate(f"{field} {_shown(error.instance)} is not allowed: use {words}")
+    if rule == "required":
+        missing = [
+            name for name in value if isinstance(error.instance, Mapping) and name not in error.instance
+        ]
+        names = ", ".join(missing) or ", ".join(value)
+        return f"the field {names} is required" if len(missing) <= 1 else f"the fields {names} are required"
+    if rule == "enum":
+        return truncate(
+            f"{field} must be one of {', '.join(map(_shown, value))}, not {_shown(error.instance)}"
+        )
+    if rule == "const":
+        return f"{field} must be {_shown(value)}, not {_shown(error.instance)}"
+    if rule == "minLength":
+        return f"{field} must not be empty" if value == 1 else f"{field} needs at least {value} characters"
+    if rule == "maxLength":
+        return f"{field} is too long: at most {value} characters"
+    if rule == "minItems":
+        return f"{field} needs at least {value} entr{'y' if value == 1 else 'ies'}"
+    if rule == "maxItems":
+        return f"{field} has too many entries: at most {value}"
+    if rule == "uniqueItems":
+        return f"{field} lists the same entry twice"
+    bounds = {"minimum": "at least", "exclusiveMinimum": "more than", "maximum": "at most"}
+    if rule in (*bounds, "exclusiveMaximum"):
+        return f"{field} must be {bounds.get(rule, 'less than')} {value}, not {_shown(error.instance)}"
+    if rule == "maxProperties":
+        return f"{field} has too many entries: at most {value}"
+    if rule == "minProperties":
+        return f"{field} needs at least {value} entr{'y' if value == 1 else 'ies'}"
+    return truncate(f"{field}: {error.message}")
+
+
+def _article(noun: str) -> str:
+    return "an " if noun[:1] in "aeiou" else "a "
 
 
 def _json_type(value: object) -> str:

@@ -1,6 +1,8 @@
 """Validate a template document and report every problem in it, each with a stable code and a JSON pointer.
 
-Validation runs in three steps, and each later step runs only when the earlier ones found nothing:
+Validation runs in three steps. The limits come first and stop everything else; the schema and the semantic
+rules then both run, so a person sees every problem at once (the semantic rules on a document that breaks
+the schema report what they can read, and leave a field the schema already faults to the schema):
 
 1. limits, before anything is parsed or serialised: `too_large` (over 1 MiB, nested deeper than 64 levels,
    more than 500 phases); `schema` at "" for text that is not JSON or a value that cannot be JSON;
@@ -85,16 +87,48 @@ def load_and_validate(
     """
     try:
         loaded, problems = load(document)
-        if not problems:
-            problems = schema_problems(loaded)
+        if problems:
+            return loaded, sort_problems(problems)
+        problems = schema_problems(loaded)
         if not problems:
             problems = semantic_problems(
                 loaded, activities=activities, templates=templates, compiled=compiled
             )
+        else:
+            problems += semantics_despite_schema(loaded, problems, activities=activities, templates=templates)
         return loaded, sort_problems(problems)
     except Exception:  # the contract is to report, never to raise; a bug here must still be seen, so log it
         logger.exception("template validation failed unexpectedly")
         return None, [INTERNAL_ERROR]
+
+
+def semantics_despite_schema(
+    document: Any,
+    schema: Sequence[Problem],
+    *,
+    activities: Collection[str] | None,
+    templates: Mapping[str, Mapping[int, Collection[str]]] | None,
+) -> list[Problem]:
+    """The semantic problems of a document that also breaks the schema, so a person sees every problem at
+    once (a cycle and a bad CEL expression beside a missing name). The rules assume the right shape, so a
+    rule that trips over a wrong one reports nothing, and a problem where the schema already reported one
+    (the same field or inside it) is left to the schema's."""
+    try:
+        found = semantic_problems(document, activities=activities, templates=templates)
+    except Exception:  # a shape the rules cannot read: the schema's problems say what to fix first
+        logger.debug("semantic checks skipped on a document that breaks the schema", exc_info=True)
+        return []
+    taken = {problem.path for problem in schema}
+
+    def faulted(path: str) -> bool:
+        # the same field, inside it, or a part of a phase that holds it (a catch whose category is wrong
+        # is "unreachable" only because of that): a whole phase or the template still gets its own
+        deep = path.count("/") >= 3
+        return any(
+            path == t or path.startswith(t + "/") or (deep and t.startswith(path + "/")) for t in taken
+        )
+
+    return [p for p in found if not faulted(p.path)]
 
 
 def sort_problems(problems: Sequence[Problem]) -> list[Problem]:

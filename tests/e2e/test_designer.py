@@ -161,7 +161,7 @@ def test_build_a_three_phase_template_from_nothing_and_publish_it(page, admin_us
     human.click()
     roles_field = phase_panel(page).locator('.pg-field[data-path="/phases/0/roles"]')
     expect(roles_field).to_have_class(re.compile(r"\bpg-invalid\b"))
-    expect(roles_field).to_contain_text("'roles' is a required property")
+    expect(roles_field).to_contain_text("the field roles is required")
 
     # Fix it, and fill in the other phases' properties.
     phase_panel(page).get_by_label("Roles").select_option("reviewer")

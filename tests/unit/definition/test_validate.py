@@ -133,9 +133,9 @@ CASES = [
         [("schema", "/key"), ("schema", "/phases/2/timeout"), ("schema", "/phases/3")],
     ),
     (
-        "semantic_checks_wait_for_a_clean_schema",
+        "schema_and_semantic_problems_together",
         [rep("/key", "Bad"), rep("/phases/0/roles/0", "nobody")],
-        [("schema", "/key")],
+        [("schema", "/key"), ("unknown_role", "/phases/0/roles/0")],
     ),
     # --- pass 2: semantic rules ---
     (
@@ -434,7 +434,7 @@ def test_wrong_type_says_what_was_expected():
     document["phases"][2]["retry"]["max_attempts"] = "3"
 
     (problem,) = validate(document)
-    assert problem.message == "expected integer, got string"
+    assert problem.message == "max_attempts must be an integer, not a string"
 
 
 def test_gate_with_check_and_activity_explains_the_rule():
