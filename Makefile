@@ -23,6 +23,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DJANGO_DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format .

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -262,7 +263,7 @@ if OUTBOX_RETENTION not in ("", "0"):
     except DurationError as exc:
         raise ImproperlyConfigured(f"PHASEGATE_OUTBOX_RETENTION: {exc}") from exc
 
-PHASEGATE = {
+PHASEGATE: dict[str, Any] = {
     # Webhooks to loopback, private, link-local and metadata addresses are refused unless this is on.
     "WEBHOOK_ALLOW_PRIVATE": env_bool("PHASEGATE_WEBHOOK_ALLOW_PRIVATE", False),
     # A worker that loses its lease this many times in a row on one attempt is treated as a poison activity.

@@ -42,7 +42,6 @@ from django.db.models import Q
 from engine.definition.plan import PhasePlan, Plan
 from engine.errors import FormInvalid, PermissionDenied
 from engine.models import (
-    InstanceState,
     PhaseRun,
     PhaseState,
     RoleAssignment,
@@ -278,11 +277,6 @@ class Work:
 
 def _is_open_human(run: PhaseRun, spec: PhasePlan) -> bool:
     return spec.type == "human" and run.state == PhaseState.ACTIVE
-
-
-def work_is_possible(instance: WorkflowInstance) -> bool:
-    """People act on phases of running instances only."""
-    return instance.state == InstanceState.RUNNING
 
 
 # --- overrides ------------------------------------------------------------------------------------------

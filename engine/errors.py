@@ -107,13 +107,13 @@ def engine_error(exc: BaseException) -> EngineError | None:
     from django_fsm import ConcurrentTransition, TransitionNotAllowed  # only when an interface asks
 
     if isinstance(exc, ConcurrentTransition):
-        error = Conflict(CONCURRENT_MESSAGE)
-        error.code = "concurrent_transition"
-        return error
+        conflict = Conflict(CONCURRENT_MESSAGE)
+        conflict.code = "concurrent_transition"
+        return conflict
     if isinstance(exc, TransitionNotAllowed):
-        error = TransitionRejected(str(exc))
-        error.code = "transition_not_allowed"
-        return error
+        rejected = TransitionRejected(str(exc))
+        rejected.code = "transition_not_allowed"
+        return rejected
     return None
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import celpy
 from celpy import celtypes
+from celpy.adapter import json_to_cel
+from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError
 from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 
@@ -85,14 +87,14 @@ def compile_expression(source: str) -> Expression:
     try:
         ast = env.compile(source)
         program = env.program(ast)
-    except celpy.CELParseError as exc:
+    except CELParseError as exc:
         raise ExpressionError(_parse_message(exc)) from None
     except Exception as exc:  # the parser can also fail with lark or recursion errors on hostile input
         raise ExpressionError(f"cannot compile: {type(exc).__name__}") from None
     return Expression(source=source, _program=program)
 
 
-def _parse_message(exc: celpy.CELParseError) -> str:
+def _parse_message(exc: CELParseError) -> str:
     """Where the syntax error is and what was found there; celpy keeps lark's details on __context__."""
     where = f" at line {exc.line}, column {exc.column}" if exc.line else ""
     cause = exc.__context__
@@ -121,7 +123,7 @@ def to_cel(value: Any) -> Any:
         return celtypes.MapType({celtypes.StringType(str(k)): to_cel(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
         return celtypes.ListType([to_cel(item) for item in value])
-    return celpy.json_to_cel(value)
+    return json_to_cel(value)
 
 
 def from_cel(value: Any) -> Any:

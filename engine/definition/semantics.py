@@ -101,7 +101,8 @@ class _Template:
         return bool(self.ancestors[of] >> self.position[candidate] & 1)
 
     def declared_roles(self) -> Collection[str]:
-        return self.document.get("roles", {}).keys()
+        roles = self.document.get("roles", {})
+        return roles.keys() if isinstance(roles, dict) else ()
 
 
 Check = Callable[[_Template], Iterator[Problem]]
@@ -235,7 +236,9 @@ def _roles(template: _Template) -> Iterator[Problem]:
 
 def _activities(template: _Template, registered: frozenset[str]) -> Iterator[Problem]:
     for index, phase in enumerate(template.phases):
-        named = [(("phases", index, "activity"), phase.get("activity"))]
+        named: list[tuple[tuple[str | int, ...], Any]] = [
+            (("phases", index, "activity"), phase.get("activity"))
+        ]
         named.append(
             (("phases", index, "compensate", "activity"), phase.get("compensate", {}).get("activity"))
         )

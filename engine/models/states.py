@@ -66,7 +66,7 @@ SLA_ORDER = (
     SlaStatus.BEHIND_SCHEDULE,
     SlaStatus.MISSED,
 )
-SLA_RANK = {status: rank for rank, status in enumerate(SLA_ORDER)}
+SLA_RANK: dict[str, int] = {status: rank for rank, status in enumerate(SLA_ORDER)}
 OPEN_SLA_STATUSES = (SlaStatus.ON_SCHEDULE, SlaStatus.AT_RISK, SlaStatus.BEHIND_SCHEDULE)
 
 
