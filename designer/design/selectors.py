@@ -85,9 +85,17 @@ def template_payload(template: WorkflowTemplate) -> dict[str, Any]:
     }
 
 
-def activity_choices() -> list[dict[str, str]]:
-    """The registered activities for the picker, sorted by name."""
-    return [{"name": a.name, "description": a.description} for a in registered_activities().values()]
+def activity_choices() -> list[dict[str, Any]]:
+    """The registered activities for the picker, sorted by name, with their input and output schemas."""
+    return [
+        {
+            "name": a.name,
+            "description": a.description,
+            "input_schema": dict(a.input_schema) if a.input_schema else None,
+            "output_schema": dict(a.output_schema) if a.output_schema else None,
+        }
+        for a in registered_activities().values()
+    ]
 
 
 def template_exists(*, key: Any) -> bool:

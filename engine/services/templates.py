@@ -6,6 +6,7 @@ version number when it is published.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from engine.definition.canonical import checksum
 from engine.definition.composition import calls
 from engine.definition.diff import TemplateDiff, diff_templates
 from engine.definition.problems import Problem
-from engine.definition.validation import validate
+from engine.definition.validation import sort_problems, validate
 from engine.errors import Conflict, NotFound, TemplateInvalid, TransitionRejected
 from engine.models import TemplateVersion, VersionState, WorkflowTemplate
 
@@ -26,7 +27,48 @@ from engine.models import TemplateVersion, VersionState, WorkflowTemplate
 def template_validate(document: Any) -> list[Problem]:
     """Validate against the contract, the activities registered in this process and the published templates
     (which sub-workflows may call)."""
-    return validate(document, activities=activity_names(), templates=published_template_calls())
+    problems = validate(document, activities=activity_names(), templates=published_template_calls())
+    return problems or sort_problems(activity_input_problems(document))
+
+
+def activity_input_problems(document: Any) -> list[Problem]:
+    """`activity_input`: a phase's `input` mapping leaves out a field its activity's `input_schema`
+    requires, or names one the schema does not allow. Only for activities that registered a schema, and
+    only on an otherwise valid document (the mapping's values are expressions, checked at run time)."""
+    from engine.activities import registered_activities
+
+    registry = registered_activities()
+    problems: list[Problem] = []
+    if not isinstance(document, dict):
+        try:
+            document = json.loads(document)
+        except (TypeError, ValueError):
+            return []
+    for index, phase in enumerate(document.get("phases") or []):
+        activity = registry.get(phase.get("activity") or "") if isinstance(phase, dict) else None
+        schema = activity.input_schema if activity else None
+        if not schema:
+            continue
+        given = set((phase.get("input") or {}).keys())
+        where = f"/phases/{index}/input"
+        missing = [name for name in schema.get("required", []) if name not in given]
+        if missing:
+            problems.append(
+                Problem(where, "activity_input", f"{activity.name} needs the input {', '.join(missing)}")
+            )
+        properties = schema.get("properties") or {}
+        if schema.get("additionalProperties") is False:
+            unknown = sorted(given - set(properties))
+            if unknown:
+                problems.append(
+                    Problem(
+                        where,
+                        "activity_input",
+                        f"{activity.name} takes no input {', '.join(unknown)}; it takes "
+                        f"{', '.join(properties) or 'nothing'}",
+                    )
+                )
+    return problems
 
 
 def published_template_calls() -> dict[str, dict[int, tuple[str, ...]]]:

@@ -117,3 +117,50 @@ def test_a_role_given_on_an_instance_in_the_admin_lets_the_person_claim(admin_cl
     admin_client.post(reverse("admin:engine_roleassignment_delete", args=[assignment.pk]), {"post": "yes"})
     assert not RoleAssignment.objects.exists()
     assert Transition.objects.filter(instance=instance, name="role_revoke").exists()
+
+
+@pytest.fixture
+def forget_activity():
+    from engine import activities
+
+    yield
+    activities._registry.pop("test.schema_echo", None)  # other tests must not see it
+
+
+def test_an_activity_input_schema_is_shown_and_checked(admin_client, forget_activity) -> None:
+    from engine.activities import activity
+    from engine.services.templates import template_validate
+
+    @activity(
+        "test.schema_echo",
+        description="Echo with a contract.",
+        input_schema={
+            "type": "object",
+            "required": ["symbol"],
+            "properties": {"symbol": {"type": "string"}, "days": {"type": "integer"}},
+            "additionalProperties": False,
+        },
+        output_schema={"type": "object", "properties": {"price": {"type": "number"}}},
+    )
+    def schema_echo(input, ctx):
+        return input
+
+    document = {
+        "format": "phasegate/v1",
+        "key": "contracted",
+        "name": "Contracted",
+        "phases": [
+            {"id": "fetch", "type": "task", "activity": "test.schema_echo", "input": {"colour": '"red"'}}
+        ],
+    }
+    problems = {(p.code, p.message) for p in template_validate(document)}
+    assert ("activity_input", "test.schema_echo needs the input symbol") in problems
+    assert any(code == "activity_input" and "takes no input colour" in m for code, m in problems)
+    document["phases"][0]["input"] = {"symbol": '"AAPL"'}
+    assert template_validate(document) == []
+    from designer.design.selectors import activity_choices
+
+    [choice] = [a for a in activity_choices() if a["name"] == "test.schema_echo"]
+    assert (
+        choice["input_schema"]["required"] == ["symbol"] and choice["description"] == "Echo with a contract."
+    )

@@ -147,7 +147,21 @@ export class PhasePanel {
   }
 
   activityField(ctx, b) {
-    const describe = (name) => this.activities.find((a) => a.name === name)?.description || "";
+    // The activity's description and, when it registered them, the fields of its input and output schemas.
+    const fields = (schema) =>
+      schema && isObject(schema.properties)
+        ? Object.keys(schema.properties)
+            .map((key) => ((schema.required || []).includes(key) ? `${key} (required)` : key))
+            .join(", ")
+        : "";
+    const describe = (name) => {
+      const found = this.activities.find((a) => a.name === name);
+      if (!found) return "";
+      const parts = [found.description];
+      if (fields(found.input_schema)) parts.push(`Input: ${fields(found.input_schema)}.`);
+      if (fields(found.output_schema)) parts.push(`Output: ${fields(found.output_schema)}.`);
+      return parts.filter(Boolean).join(" ");
+    };
     return selectField(ctx, "Activity", b, this.activities.map((a) => ({ value: a.name, label: a.name })), {
       empty: "(choose an activity)",
       describe,
