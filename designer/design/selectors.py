@@ -98,5 +98,18 @@ def activity_choices() -> list[dict[str, Any]]:
     ]
 
 
+def template_choices_published() -> list[dict[str, Any]]:
+    """The published templates a sub-workflow phase may call, with their version numbers (newest first)."""
+    rows = (
+        TemplateVersion.objects.filter(state=VersionState.PUBLISHED)
+        .order_by("template__key", "-number")
+        .values_list("template__key", "template__name", "number")
+    )
+    found: dict[str, dict[str, Any]] = {}
+    for key, name, number in rows:
+        found.setdefault(key, {"key": key, "name": name, "versions": []})["versions"].append(number)
+    return list(found.values())
+
+
 def template_exists(*, key: Any) -> bool:
     return isinstance(key, str) and WorkflowTemplate.objects.filter(key=key).exists()

@@ -123,6 +123,7 @@ class DesignerPageView(DesignerView):
             "draft": selectors.version_payload(draft) if draft else None,
             "versions": [selectors.version_payload(v) for v in versions],
             "activities": selectors.activity_choices(),
+            "templates": selectors.template_choices_published(),
             "urls": {
                 "validate": reverse("admin:engine_workflowtemplate_design_validate"),
                 "save": reverse("admin:engine_workflowtemplate_design_save"),

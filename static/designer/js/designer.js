@@ -18,7 +18,7 @@ store.problems = config.problems || [];
 store.warnings = config.warnings || []; // e.g. a role nobody holds: publishing still works
 
 const canvas = new Canvas($("pg-canvas"), store);
-const phasePanel = new PhasePanel($("pg-phase-panel"), store, { activities: config.activities || [] });
+const phasePanel = new PhasePanel($("pg-phase-panel"), store, { activities: config.activities || [], templates: config.templates || [] });
 const templatePanel = new TemplatePanel($("pg-template-panel"), store);
 const jsonView = new JsonView($("pg-json"), $("pg-json-error"), store);
 

@@ -25,11 +25,14 @@ const ON_FAIL = [
   { value: "continue", label: "continue: as if the phase were skipped" },
 ];
 
+const ERROR_CATEGORIES = ["transient", "rate_limit", "data", "system", "gate", "child", "any"];
+
 export class PhasePanel {
-  constructor(root, store, { activities }) {
+  constructor(root, store, { activities, templates = [] }) {
     this.root = root;
     this.store = store;
     this.activities = activities;
+    this.templates = templates;
     this.modes = new WeakMap(); // the gate/wait mode picked before its field has a value
     store.addEventListener("select", () => this.render());
     store.addEventListener("change", (event) => {
@@ -111,6 +114,7 @@ export class PhasePanel {
           }),
           this.onOutcome(phase, b, ctx, otherIds),
           jsonField(ctx, "Form (JSON Schema)", b("form"), { rows: 8, help: "The data the person submits." }),
+          this.compensateGroup(ctx, b),
         ];
       case "task":
         return [
@@ -120,7 +124,8 @@ export class PhasePanel {
           durationField(ctx, "Timeout", b("timeout")),
           durationField(ctx, "Heartbeat", b("heartbeat")),
           textField(ctx, "Queue", b("queue"), { className: "pg-code" }),
-          selectField(ctx, "On fail", b("on_fail"), ON_FAIL, { empty: "(default: fail)" }),
+          ...this.failureFields(phase, b, ctx, ON_FAIL),
+          this.compensateGroup(ctx, b),
         ];
       case "gate":
         return this.gateFields(phase, b, ctx);
@@ -129,7 +134,7 @@ export class PhasePanel {
       case "map":
         return [
           exprField(ctx, "Items", b("items"), { placeholder: "CEL giving a list, e.g. steps.validate.output.symbols" }),
-          this.activityField(ctx, b("activity")),
+          ...this.mapBodyFields(phase, b, ctx),
           exprMap(ctx, "Input", b("input"), { addLabel: "Add input", help: "CEL; `item` and `index` name the current item." }),
           numberField(ctx, "Max concurrency", b("max_concurrency"), { integer: true, min: 1, max: 10000 }),
           numberField(ctx, "Tolerated failure", b("tolerated_failure"), { min: 0, max: 1, step: 0.05, help: "Fraction of items that may fail (0–1)." }),
@@ -137,10 +142,23 @@ export class PhasePanel {
           durationField(ctx, "Timeout", b("timeout")),
           durationField(ctx, "Heartbeat", b("heartbeat")),
           textField(ctx, "Queue", b("queue"), { className: "pg-code" }),
-          selectField(ctx, "On fail", b("on_fail"), ON_FAIL, { empty: "(default: fail)" }),
+          ...this.failureFields(phase, b, ctx, ON_FAIL),
+          this.compensateGroup(ctx, b),
         ];
       case "wait":
         return this.waitFields(phase, b, ctx);
+      case "subworkflow":
+        return [
+          ...this.templateFields(phase, b, ctx),
+          exprMap(ctx, "Input (the child's params)", b("input"), { addLabel: "Add param", help: "Each value is CEL over this instance's data." }),
+          exprField(ctx, "Business key", b("business_key"), {
+            placeholder: "CEL; default: this instance's key + '/' + the phase id",
+          }),
+          retryGroup(ctx, b("retry"), "Retry (a retry starts a new child)"),
+          durationField(ctx, "Timeout", b("timeout")),
+          ...this.failureFields(phase, b, ctx, ON_FAIL),
+          this.compensateGroup(ctx, b),
+        ];
       default:
         return [h("p", { class: "pg-hint" }, "Choose a type to see its fields.")];
     }
@@ -206,7 +224,7 @@ export class PhasePanel {
     fields.push(
       textField(ctx, "Message", b("message"), { multiline: true, rows: 2, help: "Shown when the gate fails." }),
       textField(ctx, "Action", b("action"), { className: "pg-code", placeholder: "e.g. RETRY_INGESTION" }),
-      selectField(ctx, "On fail", b("on_fail"), ON_FAIL.slice(0, 2), { empty: "(default: fail)" }),
+      ...this.failureFields(phase, b, ctx, ON_FAIL.slice(0, 2)),
     );
     return fields;
   }
@@ -277,9 +295,108 @@ export class PhasePanel {
       fields.push(
         textField(ctx, "Signal", b("signal"), { className: "pg-code", help: "Delivered by POST …/signals/<name>." }),
         durationField(ctx, "Timeout", b("timeout")),
+        durationField(ctx, "Buffer", b("buffer"), {
+          help: "How long a signal sent before this phase opens is kept for it (PT0S: refused).",
+        }),
       );
     }
     return fields;
+  }
+
+  /** The template picker of a sub-workflow (or of a map of sub-workflows), with an optional pinned version. */
+  templateFields(phase, b, ctx) {
+    const own = this.store.doc?.key;
+    const options = this.templates.filter((t) => t.key !== own).map((t) => ({ value: t.key, label: `${t.key}: ${t.name}` }));
+    const versions = (this.templates.find((t) => t.key === phase.template)?.versions || []).map((n) => ({ value: n, label: `v${n}` }));
+    return [
+      selectField(ctx, "Template", b("template"), options, {
+        empty: "(choose a published template)",
+        onSelect: (value) => {
+          b("template").set(value);
+          delete phase.version;
+          ctx.changed();
+          this.render();
+        },
+      }),
+      selectField(ctx, "Version", b("version"), versions, { empty: "(the latest published)" }),
+    ];
+  }
+
+  mapBodyFields(phase, b, ctx) {
+    const mode = "template" in phase ? "template" : this.modes.get(phase) || "activity";
+    const fields = [
+      this.modeSelect(ctx, "Per item", mode, [
+        { value: "activity", label: "an activity" },
+        { value: "template", label: "a sub-workflow" },
+      ], (value) => {
+        if (value === "activity") for (const key of ["template", "version", "business_key"]) delete phase[key];
+        else delete phase.activity;
+      }, phase),
+    ];
+    if (mode === "activity") fields.push(this.activityField(ctx, b("activity")));
+    else fields.push(...this.templateFields(phase, b, ctx), exprField(ctx, "Business key", b("business_key"), { placeholder: "CEL; `item` and `index` name the item" }));
+    return fields;
+  }
+
+  /** `on_fail` (a behaviour, or a handler phase to go to) and the `catch` list of error routes. */
+  failureFields(phase, b, ctx, behaviours) {
+    const downstream = () => this.store.phases.filter((p) => Array.isArray(p.depends_on) && p.depends_on.includes(phase.id)).map((p) => p.id);
+    const id = `pg-onfail-${Math.random().toString(36).slice(2)}`;
+    const select = h("select", { id });
+    select.append(h("option", { value: "" }, "(default: fail)"));
+    for (const option of behaviours) select.append(h("option", { value: option.value }, option.label));
+    for (const target of downstream()) select.append(h("option", { value: `goto:${target}` }, `go to ${target} (it handles the failure)`));
+    const current = phase.on_fail;
+    select.value = isObject(current) ? `goto:${current.goto}` : current || "";
+    select.disabled = !ctx.editable;
+    select.addEventListener("change", () => {
+      const value = select.value;
+      if (!value) delete phase.on_fail;
+      else phase.on_fail = value.startsWith("goto:") ? { goto: value.slice(5) } : value;
+      ctx.changed();
+    });
+    const onFail = h("div", { class: "pg-field", "data-path": b("on_fail").path }, h("label", { for: id }, "On fail"), select,
+      h("p", { class: "pg-help" }, "A handler must depend on this phase; it runs instead of the other phases after it."));
+    const entries = Array.isArray(phase.catch) ? phase.catch : [];
+    const targets = downstream().map((target) => ({ value: target, label: target }));
+    const rows = entries.map((entry, i) =>
+      group(
+        `Catch ${i + 1}`,
+        b("catch", i).path,
+        chipsField(ctx, "Errors", b("catch", i, "errors"), { options: () => ERROR_CATEGORIES, keepEmpty: true }),
+        selectField(ctx, "Go to", b("catch", i, "goto"), targets, { empty: "(choose a handler)" }),
+        ctx.editable ? h("button", { type: "button", class: "button pg-small", onclick: () => this.editCatch(phase, i) }, "Remove") : null,
+      ),
+    );
+    const add = ctx.editable
+      ? h("button", { type: "button", class: "button pg-small", onclick: () => this.editCatch(phase) }, "Add error route")
+      : null;
+    return [onFail, ...rows, add];
+  }
+
+  editCatch(phase, removeIndex) {
+    const entries = Array.isArray(phase.catch) ? [...phase.catch] : [];
+    if (removeIndex === undefined) entries.push({ errors: ["any"], goto: "" });
+    else entries.splice(removeIndex, 1);
+    if (entries.length) phase.catch = entries;
+    else delete phase.catch;
+    this.store.changed("panel", true);
+    this.render();
+  }
+
+  compensateGroup(ctx, b) {
+    const c = b("compensate");
+    const describe = (name) => this.activities.find((a) => a.name === name)?.description || "";
+    return group(
+      "Compensate (undo after a failure)",
+      c.path,
+      selectField(ctx, "Undone by", c.child("activity"), this.activities.map((a) => ({ value: a.name, label: a.name })), {
+        empty: "(none)",
+        describe,
+      }),
+      exprMap(ctx, "Undo arguments", c.child("input"), { addLabel: "Add undo argument", help: "CEL; may read this phase's own output." }),
+      durationField(ctx, "Undo time limit", c.child("timeout"), { help: "Its retry policy (compensate.retry) is set in the JSON tab." }),
+    );
   }
 
   /** A select that switches between alternative fields; `apply` removes the fields of the other modes. */

@@ -16,6 +16,7 @@ export const PHASE_TYPES = [
   { type: "choice", label: "Choice", hint: "Picks which downstream phases run." },
   { type: "map", label: "Map", hint: "Runs an activity once per item of a list." },
   { type: "wait", label: "Wait", hint: "Waits for a time or for an outside signal." },
+  { type: "subworkflow", label: "Sub-workflow", hint: "Starts an instance of another template and waits for it." },
 ];
 export const TYPE_NAMES = PHASE_TYPES.map((t) => t.type);
 
