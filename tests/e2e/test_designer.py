@@ -358,6 +358,16 @@ def test_a_removed_phase_is_highlighted_on_the_old_side(page, admin_user):
     expect(node(page, removed["id"], "#pg-canvas-old")).to_have_class(re.compile(r"\bpg-removed\b"))
     expect(node(page, removed["id"], "#pg-canvas-new")).to_have_count(0)
     expect(page.locator("#pg-diff-summary .pg-removed")).to_contain_text(removed["id"])
+    # Arrows run from the right side of a phase into the left side of the one after it, as in the
+    # designer (left to right), on both sides.
+    backwards = page.evaluate(
+        """() => [...document.querySelectorAll('#pg-canvas-old path.pg-edge, #pg-canvas-new path.pg-edge')]
+            .map((p) => p.getAttribute('d').match(/-?[0-9.]+/g).map(Number))
+            .filter((n) => n.length >= 8 && !(n[n.length - 2] > n[0]))
+            .length"""
+    )
+    assert backwards == 0
+    assert page.locator("#pg-canvas-old .pg-edge-g").count() > 0
 
 
 # --- Text stays text ---------------------------------------------------------------------------------------

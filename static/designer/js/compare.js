@@ -16,7 +16,9 @@ function side(elementId, document, marks) {
   const store = new Store(document, { editable: false });
   const canvas = new Canvas(window.document.getElementById(elementId), store, {
     editable: false,
-    direction: "TB",
+    // The designer's direction: the positions a person chose there (a phase's `ui`) assume it, and arrows
+    // drawn top-to-bottom between boxes placed left-to-right run backwards through them.
+    direction: "LR",
     classFor: (phase) => marks(phase.id) || "",
   });
   canvas.render();
