@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from engine import access
 from engine.admin.common import ReadOnlyInline, pretty_json
 from engine.errors import EngineError, TemplateInvalid
-from engine.models import TemplateVersion, WorkflowTemplate
+from engine.models import TemplateVersion, VersionChange, WorkflowTemplate
 from engine.roles import unheld_roles
 from engine.services import templates as template_services
 
@@ -47,7 +47,16 @@ class WorkflowTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(TemplateVersion)
+class VersionChangeInline(ReadOnlyInline):
+    """The version's audit trail: who published or retired it, when and why."""
+
+    model = VersionChange
+    fields = ("created_at", "name", "source", "target", "actor_label", "reason")
+    readonly_fields = fields
+
+
 class TemplateVersionAdmin(admin.ModelAdmin):
+    inlines = [VersionChangeInline]
     list_display = (
         "template",
         "number",

@@ -24,7 +24,7 @@ from engine.models.states import (
     SlaStatus,
     VersionState,
 )
-from engine.models.templates import TemplateVersion, WorkflowTemplate
+from engine.models.templates import TemplateVersion, VersionChange, WorkflowTemplate
 from engine.models.webhooks import DeliveryState, Webhook, WebhookDelivery
 
 __all__ = [
@@ -59,6 +59,7 @@ __all__ = [
     "SweepHeartbeat",
     "TemplateVersion",
     "Transition",
+    "VersionChange",
     "VersionState",
     "Webhook",
     "WebhookDelivery",

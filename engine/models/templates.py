@@ -116,3 +116,24 @@ class TemplateVersion(ConcurrentTransitionMixin, models.Model):
     @transition(field="state", source=VersionState.PUBLISHED, target=VersionState.RETIRED)
     def retire(self) -> None:
         self.retired_at = timezone.now()
+
+
+class VersionChange(models.Model):
+    """One append-only audit row for a template version's publish or retire: who, when, why."""
+
+    version = models.ForeignKey(TemplateVersion, on_delete=models.CASCADE, related_name="changes")
+    name = models.CharField(max_length=20)
+    source = models.CharField(max_length=20)
+    target = models.CharField(max_length=20)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=200, help_text="a username, or system:files, …")
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.version}: {self.name} {self.source}→{self.target} by {self.actor_label}"

@@ -21,7 +21,7 @@ from engine.definition.diff import TemplateDiff, diff_templates
 from engine.definition.problems import Problem
 from engine.definition.validation import sort_problems, validate
 from engine.errors import Conflict, NotFound, TemplateInvalid, TransitionRejected
-from engine.models import TemplateVersion, VersionState, WorkflowTemplate
+from engine.models import Event, TemplateVersion, VersionChange, VersionState, WorkflowTemplate
 
 
 def template_validate(document: Any) -> list[Problem]:
@@ -145,7 +145,32 @@ def template_draft_save(
         return SavedDraft(draft, problems, created=True)
 
 
-def template_version_publish(*, version_id: int, user: Any = None) -> TemplateVersion:
+def _audit(version: TemplateVersion, name: str, *, source: str, user: Any, reason: str) -> None:
+    """The version's audit row and its outbox event, in the transaction of the change, like every
+    other transition (the event has no instance: webhooks receive it as `template_version.<name>`)."""
+    label = user.get_username() if user is not None else "system:files"
+    VersionChange.objects.create(
+        version=version,
+        name=name,
+        source=source,
+        target=version.state,
+        actor=user,
+        actor_label=label,
+        reason=reason,
+    )
+    payload = {
+        "template": version.template.key,
+        "version": version.number,
+        "checksum": version.checksum,
+        "source": source,
+        "target": version.state,
+        "actor": label,
+        "reason": reason,
+    }
+    Event.objects.create(name=f"template_version.{name}", payload=payload)
+
+
+def template_version_publish(*, version_id: int, user: Any = None, reason: str = "") -> TemplateVersion:
     """Publish a draft after validating it again; refuse it with every problem if it is invalid.
 
     `user` must be allowed to publish (`engine.access.may_publish`); None is the engine itself (files).
@@ -161,6 +186,7 @@ def template_version_publish(*, version_id: int, user: Any = None) -> TemplateVe
             raise TemplateInvalid(problems)
         version.publish(by=user)
         version.save()
+        _audit(version, "publish", source=VersionState.DRAFT, user=user, reason=reason)
         template = version.template
         template.name = str(version.definition.get("name") or template.key)[:200]
         template.description = str(version.definition.get("description") or "")
@@ -168,16 +194,17 @@ def template_version_publish(*, version_id: int, user: Any = None) -> TemplateVe
         return version
 
 
-def template_version_retire(*, version_id: int, user: Any = None) -> TemplateVersion:
+def template_version_retire(*, version_id: int, user: Any = None, reason: str = "") -> TemplateVersion:
     """Retire a published version: it starts no new instances; running ones go on."""
     if user is not None:
         access.require_retire(user)
     with transaction.atomic():
-        version = TemplateVersion.objects.select_for_update().get(pk=version_id)
+        version = TemplateVersion.objects.select_for_update().select_related("template").get(pk=version_id)
         if version.state != VersionState.PUBLISHED:
             raise TransitionRejected(f"{version} is {version.state}; only a published version can be retired")
         version.retire()
         version.save()
+        _audit(version, "retire", source=VersionState.PUBLISHED, user=user, reason=reason)
         return version
 
 

@@ -174,3 +174,45 @@ def test_validate_template_is_silent_on_the_examples():
     out = StringIO()
     call_command("validate_template", *map(str, sorted(EXAMPLES.glob("*.json"))), stdout=out)
     assert out.getvalue() == ""
+
+
+# --- audit of publish and retire -------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_publish_and_retire_are_audited_with_actor_time_and_reason_and_emitted(django_user_model):
+    from django.contrib.auth.models import Permission
+
+    from engine.models import Event, VersionChange
+
+    owner = django_user_model.objects.create_user("owner")
+    owner.user_permissions.add(
+        *Permission.objects.filter(codename__in=["publish_templateversion", "retire_templateversion"])
+    )
+    owner = django_user_model.objects.get(pk=owner.pk)
+    draft = services.template_draft_save(document=document()).version
+
+    services.template_version_publish(version_id=draft.pk, user=owner, reason="reviewed by the board")
+    services.template_version_retire(version_id=draft.pk, user=owner, reason="replaced")
+
+    rows = list(VersionChange.objects.filter(version=draft).values_list("name", "source", "target", "actor"))
+    assert rows == [("publish", "draft", "published", owner.pk), ("retire", "published", "retired", owner.pk)]
+    assert [c.reason for c in VersionChange.objects.filter(version=draft)] == [
+        "reviewed by the board",
+        "replaced",
+    ]
+    assert all(c.created_at is not None for c in VersionChange.objects.filter(version=draft))
+    events = list(Event.objects.filter(name__startswith="template_version.").order_by("id"))
+    assert [e.name for e in events] == ["template_version.publish", "template_version.retire"]
+    assert events[0].payload["reason"] == "reviewed by the board" and events[0].payload["actor"] == "owner"
+
+
+@pytest.mark.django_db
+def test_a_refused_publish_writes_no_audit_row():
+    from engine.models import Event, VersionChange
+
+    published = services.template_load(document=document(), publish=True).version
+    with pytest.raises(TransitionRejected):
+        services.template_version_publish(version_id=published.pk)
+    assert VersionChange.objects.filter(version=published, name="publish").count() == 1
+    assert Event.objects.filter(name="template_version.publish").count() == 1

@@ -22,7 +22,6 @@ from engine.api.serializers import (
 )
 from engine.api.views.base import (
     ApiView,
-    EmptyInputSerializer,
     ListView,
     PermissionsByMethod,
     errors,
@@ -159,19 +158,28 @@ class VersionDetailView(ApiView):
         return Response(VersionDetailSerializer(version).data)
 
 
+class VersionReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=2000, help_text="kept in the audit trail"
+    )
+
+    class Meta:
+        ref_name = "VersionTransitionInput"
+
+
 class VersionTransitionView(ApiView):
-    """Move a version along draft → published → retired with one service call."""
+    """Move a version along draft → published → retired with one service call, audited with a reason."""
 
     service: ClassVar[Callable[..., TemplateVersion]]
 
     @extend_schema(
-        request=EmptyInputSerializer,
+        request=VersionReasonSerializer,
         responses={200: VersionDetailSerializer, **errors(400, 403, 404, 409)},
     )
     def post(self, request: Request, key: str, number: int) -> Response:
-        validated(EmptyInputSerializer, request.data)
+        data = validated(VersionReasonSerializer, request.data)
         version = selectors.version_get(key=key, number=number)
-        version = type(self).service(version_id=version.pk, user=request.user)
+        version = type(self).service(version_id=version.pk, user=request.user, reason=data["reason"])
         return Response(VersionDetailSerializer(version).data)
 
 
