@@ -46,7 +46,6 @@ class WorkflowTemplateAdmin(admin.ModelAdmin):
         return f"v{version.number}" if version else "—"
 
 
-@admin.register(TemplateVersion)
 class VersionChangeInline(ReadOnlyInline):
     """The version's audit trail: who published or retired it, when and why."""
 
@@ -55,6 +54,7 @@ class VersionChangeInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+@admin.register(TemplateVersion)
 class TemplateVersionAdmin(admin.ModelAdmin):
     inlines = [VersionChangeInline]
     list_display = (
