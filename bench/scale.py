@@ -169,6 +169,11 @@ def table(ids: dict[str, Any]) -> list[Row]:
         Row("admin changelist: transitions", "admin", "/admin/engine/transition/"),
         Row("admin changelist: events", "admin", "/admin/engine/event/"),
         Row("admin changelist: dead letters", "admin", "/admin/engine/deadletter/"),
+        Row("metrics API, 24h", "admin", "/api/metrics/?range=24h"),
+        Row("metrics API, 7d", "admin", "/api/metrics/?range=7d"),
+        Row("metrics API, 30d, one template", "admin", "/api/metrics/?range=30d&template=dt_testing"),
+        Row("dashboard, 24h", "admin", "/dashboard/"),
+        Row("Prometheus /metrics", "admin", "/metrics"),
     ]
 
 
