@@ -109,7 +109,7 @@ def retry_instance(*, instance_id: Any, actor: Actor, reason: str) -> None:
     with locked(instance_id, actor) as adv:
         _require(adv.instance, "retry", "retry the instance")
         rerun_instance(adv, reason)
-        for phase_id in scheduler.blocking_failures(adv.plan, adv.runs.states()):
+        for phase_id in scheduler.blocking_failures(adv.plan, adv.runs.states(), adv.runs.routed()):
             _retry_phase(adv, adv.runs[phase_id], reason)
         _redispatch_ready(adv)
 
@@ -217,7 +217,7 @@ def revive(adv: Advancer, reason: str, *, excluding: str | None = None) -> None:
     """A failed instance runs again once no failure stops it (but `excluding`, about to run again)."""
     if adv.instance.state != InstanceState.FAILED:
         return
-    blocking = set(scheduler.blocking_failures(adv.plan, adv.runs.states())) - {excluding}
+    blocking = set(scheduler.blocking_failures(adv.plan, adv.runs.states(), adv.runs.routed())) - {excluding}
     if not blocking:
         rerun_instance(adv, reason)
 
@@ -252,7 +252,7 @@ def reopen_phase(*, instance_id: Any, phase_id: str, actor: Actor, reason: str) 
             rerun_instance(adv, reason, transition="reopen")  # a completed instance runs again from there
         reset = reopen_phases(adv, phase_id, reason=reason)
         if adv.instance.state == InstanceState.FAILED and not scheduler.blocking_failures(
-            adv.plan, adv.runs.states()
+            adv.plan, adv.runs.states(), adv.runs.routed()
         ):
             rerun_instance(adv, reason)
         return reset

@@ -101,6 +101,12 @@ class RunBook(Mapping[str, PhaseRun]):
         book._loaded = {}
         return book
 
+    def routed(self) -> set[str]:
+        """Failed phases whose failure was routed to a handler phase (they do not stop the instance)."""
+        failed = [pid for pid in self._light if self.state(pid) == PhaseState.FAILED]
+        self.prefetch(failed)
+        return {pid for pid in failed if (self._loaded[pid].error or {}).get("routed_to")}
+
     def snapshots(self) -> dict[str, scheduler.PhaseSnapshot]:
         """What the scheduler needs: every state, the output of each completed choice, and where each failed
         phase's failure was routed (all it reads)."""

@@ -10,7 +10,7 @@ its handlers count it as skipped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -103,10 +103,13 @@ def reopen_set(plan: Plan, target: str, states: Mapping[str, str]) -> tuple[str,
     return (target, *after)
 
 
-def blocking_failures(plan: Plan, states: Mapping[str, str]) -> tuple[str, ...]:
-    """Failed phases that stop the instance (every failure except `on_fail: continue`)."""
+def blocking_failures(plan: Plan, states: Mapping[str, str], routed: Collection[str] = ()) -> tuple[str, ...]:
+    """Failed phases that stop the instance: every failure except `on_fail: continue` and those `routed` to
+    a handler phase."""
     return tuple(
         phase_id
         for phase_id in plan.phases
-        if states.get(phase_id) == FAILED and plan.phases[phase_id].on_fail != "continue"
+        if states.get(phase_id) == FAILED
+        and plan.phases[phase_id].on_fail != "continue"
+        and phase_id not in routed
     )

@@ -160,3 +160,8 @@ def test_a_completed_phase_skips_its_handlers():
 def test_a_routed_failure_lets_the_instance_finish():
     snapshots = {**states(h="completed", n="skipped", m="completed"), "a": PhaseSnapshot("failed", route="h")}
     assert next_decision(ROUTED, snapshots).finished
+
+
+def test_a_routed_failure_does_not_block_the_instance():
+    assert blocking_failures(ROUTED, {"a": "failed", "h": "completed"}, routed={"a"}) == ()
+    assert blocking_failures(ROUTED, {"a": "failed"}) == ("a",)
