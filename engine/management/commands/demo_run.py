@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -45,6 +46,10 @@ class Command(BaseCommand):
             "web": [python, "manage.py", "runserver", addr, "--noreload"],
         }
         env = {**os.environ, "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG", "1")}
+        # The whole demo starts now: the Prometheus counters of its last run's processes go (multiprocess mode
+        # keeps a file per process id, and pids are reused).
+        for stale in Path(settings.PROMETHEUS_MULTIPROC_DIR).glob("*.db"):
+            stale.unlink(missing_ok=True)
         previous = signal.signal(signal.SIGTERM, _raise_stop)
         processes: dict[str, subprocess.Popen[bytes]] = {}
         try:
