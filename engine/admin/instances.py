@@ -86,6 +86,16 @@ class SkipForm(SettleForm):
     pass
 
 
+class BulkConfirmForm(ReasonForm):
+    confirm = forms.BooleanField(
+        label="Confirm",
+        help_text="I have read which other phases this settles and which instances then complete.",
+        error_messages={
+            "required": "Tick this to confirm: it settles more than the selected phases (listed above)."
+        },
+    )
+
+
 class ForceCompleteForm(SettleForm):
     outcome = forms.ChoiceField(required=False, help_text="For a human phase; its first outcome by default.")
     data = forms.JSONField(
@@ -311,7 +321,11 @@ class OverrideAdminMixin:
     def bulk_override(self, request: HttpRequest, queryset: Any, action: str) -> HttpResponse | None:
         """An admin action: ask for the reason on an intermediate page, then apply to each selected object."""
         override = self.override_table[action]
-        form = ReasonForm(request.POST if request.POST.get("apply") else None)
+        objects = list(queryset)
+        previews = self.bulk_previews(override, objects)
+        confirm = any(preview.has_consequences for preview in previews.values())
+        form_class = BulkConfirmForm if confirm else ReasonForm
+        form = form_class(request.POST if request.POST.get("apply") else None)
         if request.POST.get("apply") and form.is_valid():
             done = 0
             for obj in queryset:
@@ -335,13 +349,18 @@ class OverrideAdminMixin:
             **self.admin_site.each_context(request),  # type: ignore[attr-defined]
             "title": f"{override.label}: {len(queryset)} selected",
             "override": override,
-            "objects": list(queryset),
+            "objects": objects,
+            "rows": [(obj, previews.get(obj.pk)) for obj in objects],
             "form": form,
             "action": request.POST.get("action", ""),
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "opts": self.model._meta,  # type: ignore[attr-defined]
         }
         return TemplateResponse(request, "admin/engine/overrides/override_bulk.html", context)
+
+    def bulk_previews(self, override: Override, objects: list[Any]) -> dict[Any, Preview]:
+        """What a bulk override will also settle, per object (only phase skips and force-completes say)."""
+        return {}
 
     def log_override(self, request: HttpRequest, override: Override, obj: Any, data: dict[str, Any]) -> None:
         """The admin's History of the object (and, for a phase, of its instance) lists the override."""
@@ -595,6 +614,15 @@ class PhaseRunAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def bulk_previews(self, override: Override, objects: list[Any]) -> dict[Any, Preview]:
+        if not issubclass(override.form, SettleForm):
+            return {}
+        action = "skip" if issubclass(override.form, SkipForm) else "force_complete"
+        return {
+            run.pk: settle_preview(instance_id=run.instance_id, phase_id=run.phase_id, action=action)
+            for run in objects
+        }
 
     def override_form(self, override: Override, obj: Any, data: Any = None) -> ReasonForm:
         form = override.form(data, initial=self._initial(override, obj))

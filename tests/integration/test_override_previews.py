@@ -116,3 +116,31 @@ def test_reopen_of_a_completed_instance_through_the_admin(admin_client, dt_testi
         instance_id=instance.pk, phase_id="planning", user=people["tester"], data={"plan_url": PLAN_URL}
     )
     assert states(instance)["scoping"] == "active"
+
+
+def test_bulk_skip_lists_what_each_skip_settles_and_asks_to_confirm(admin_client, dt_testing):
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+    first, second = start(), start()
+    runs = [run_of(first, "planning").pk, run_of(second, "planning").pk]
+    changelist = reverse("admin:engine_phaserun_changelist")
+    ask = admin_client.post(changelist, {"action": "override_skip", ACTION_CHECKBOX_NAME: runs})
+    page = ask.content.decode()
+    assert "also skips scoping" in page and "the instance then completes" in page
+    refused = admin_client.post(
+        changelist, {"action": "override_skip", ACTION_CHECKBOX_NAME: runs, "apply": "yes", "reason": "gone"}
+    )
+    assert refused.status_code == 200 and "Tick this to confirm" in refused.content.decode()
+    assert states(first)["planning"] == "active"
+    done = admin_client.post(
+        changelist,
+        {
+            "action": "override_skip",
+            ACTION_CHECKBOX_NAME: runs,
+            "apply": "yes",
+            "reason": "gone",
+            "confirm": "on",
+        },
+    )
+    assert done.status_code == 302
+    assert set(states(first).values()) == {"skipped"} and set(states(second).values()) == {"skipped"}
