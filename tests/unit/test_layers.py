@@ -49,6 +49,7 @@ ALLOWED = {
     ("designer", "engine.roles"): "reads: which roles of a document nobody holds yet",
     ("engine.management", "engine.activities"): "validate_template checks activity names without a database",
     ("engine.api", "engine.paging"): "pagination helpers, no engine state",
+    ("engine.api", "engine.lockout"): "the sign-in lockout message, no engine state",
     ("engine.admin", "engine.paging"): "pagination helpers, no engine state",
     ("engine.pages", "engine.paging"): "pagination helpers, no engine state",
     ("engine.api", "engine.observability"): "the metrics endpoint reads the dashboard's figures",
