@@ -46,9 +46,9 @@ def activity_input_problems(document: Any) -> list[Problem]:
             return []
     for index, phase in enumerate(document.get("phases") or []):
         activity = registry.get(phase.get("activity") or "") if isinstance(phase, dict) else None
-        schema = activity.input_schema if activity else None
-        if not schema:
+        if activity is None or not activity.input_schema:
             continue
+        schema = activity.input_schema
         given = set((phase.get("input") or {}).keys())
         where = f"/phases/{index}/input"
         missing = [name for name in schema.get("required", []) if name not in given]
