@@ -23,6 +23,7 @@ from engine.models import PhaseState, TemplateVersion, VersionState, WorkflowIns
 from engine.runtime.plans import plan_for
 from engine.services.templates import template_draft_save
 from tests.factories import UserFactory
+from tests.support.clients import client_for
 from tests.support.human import (  # noqa: F401  (fixtures)
     dt_document,
     dt_testing,
@@ -36,12 +37,6 @@ from tests.support.human import (  # noqa: F401  (fixtures)
 pytestmark = pytest.mark.django_db
 
 Door = Callable[[Any, dict[str, Any]], bool]  # (user, the objects) -> did it happen
-
-
-def client_for(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def post_json(client: Client, url: str, body: Any) -> Any:

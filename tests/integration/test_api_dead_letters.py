@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from engine.models import DeadLetter, WorkflowInstance
 from engine.runtime.actors import Actor
 from engine.runtime.start import start_instance
 from engine.services.templates import template_load
-from tests.factories import UserFactory
+from tests.support.clients import client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,15 +27,6 @@ FLAKY = {
         },
     ],
 }
-
-
-def client_for(*codenames: str, **user_fields: object) -> APIClient:
-    user = UserFactory(**user_fields)
-    perms = Permission.objects.filter(content_type__app_label="engine", codename__in=codenames)
-    user.user_permissions.add(*perms)
-    client = APIClient()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

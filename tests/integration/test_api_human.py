@@ -6,15 +6,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from engine.models import WorkflowInstance
 from engine.runtime.actors import Actor
 from engine.runtime.start import start_instance
 from engine.services.templates import template_load
-from tests.factories import UserFactory
+from tests.support.clients import client_for
 from tests.support.engine import states
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,17 +47,6 @@ DT = {
 PLAN = {"plan_url": "https://example.com/plan"}
 
 
-def client_for(
-    *codenames: str, roles: tuple[str, ...] = (), **user_fields: object
-) -> tuple[APIClient, object]:
-    user = UserFactory(roles=list(roles), **user_fields)
-    perms = Permission.objects.filter(content_type__app_label="engine", codename__in=codenames)
-    user.user_permissions.add(*perms)
-    client = APIClient()
-    client.force_login(user)
-    return client, user
-
-
 @pytest.fixture
 def instance() -> WorkflowInstance:
     template_load(document=DT, publish=True)
@@ -87,12 +74,12 @@ def test_claim_takes_the_phase(instance, tester):
 
 
 def test_claim_of_a_phase_someone_else_holds_is_409(instance, tester):
-    tester[0].post(phase_url(instance, "planning", "claim"))
+    tester.post(phase_url(instance, "planning", "claim"))
     other, _ = client_for(roles=("tester",))
     response = other.post(phase_url(instance, "planning", "claim"))
     assert response.status_code == 409
     assert response.json()["code"] == "conflict"
-    assert response.json()["extra"]["holder"] == tester[1].username
+    assert response.json()["extra"]["holder"] == tester.user.username
 
 
 def test_claim_without_the_role_is_403_even_for_staff(instance):
@@ -103,7 +90,7 @@ def test_claim_without_the_role_is_403_even_for_staff(instance):
 
 
 def test_claim_of_a_phase_that_is_not_open_is_409(instance, tester):
-    assert tester[0].post(phase_url(instance, "scoping", "claim")).status_code == 409
+    assert tester.post(phase_url(instance, "scoping", "claim")).status_code == 409
 
 
 def test_claim_on_an_instance_you_cannot_see_is_403(instance):
@@ -206,7 +193,7 @@ def test_complete_with_rework_reopens_the_earlier_phase(instance, tester):
 
 
 def test_complete_of_a_phase_someone_else_holds_is_409(instance, tester):
-    tester[0].post(phase_url(instance, "planning", "claim"))
+    tester.post(phase_url(instance, "planning", "claim"))
     other, _ = client_for(roles=("tester",))
     response = other.post(phase_url(instance, "planning", "complete"), {"data": PLAN}, format="json")
     assert response.status_code == 409

@@ -5,14 +5,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from engine.models import WorkflowInstance
 from engine.runtime.actors import Actor
 from engine.runtime.start import start_instance
 from engine.services.templates import template_load
-from tests.factories import UserFactory
+from tests.support.clients import client_for
 from tests.support.engine import states
 
 # Dispatching to the (fake) broker happens on commit, so these tests commit for real.
@@ -59,18 +58,6 @@ FLAKY = {
         },
     ],
 }
-
-
-def client_for(
-    *codenames: str, roles: tuple[str, ...] = (), **user_fields: object
-) -> tuple[APIClient, object]:
-    user = UserFactory(roles=list(roles), **user_fields)
-    user.user_permissions.add(
-        *Permission.objects.filter(content_type__app_label="engine", codename__in=codenames)
-    )
-    client = APIClient()
-    client.force_login(user)
-    return client, user
 
 
 @pytest.fixture

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from engine.models import TemplateVersion
 from engine.services.templates import template_load
-from tests.factories import UserFactory
+from tests.support.clients import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -29,15 +28,6 @@ def document(key: str = "review", **top: object) -> dict:
         "phases": [{"id": "review", "type": "human", "roles": ["reviewer"]}],
         **top,
     }
-
-
-def client_for(*codenames: str, **user_fields: object) -> APIClient:
-    user = UserFactory(**user_fields)
-    perms = Permission.objects.filter(content_type__app_label="engine", codename__in=codenames)
-    user.user_permissions.add(*perms)
-    client = APIClient()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from engine.activities import activity_names
 from engine.models import TemplateVersion, VersionState
 from engine.services.templates import template_draft_save, template_load, template_validate
 from tests.factories import UserFactory, WorkflowTemplateFactory
+from tests.support.clients import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -69,12 +70,6 @@ def editor():
 @pytest.fixture
 def viewer():
     return staff("view_workflowtemplate", "view_templateversion")
-
-
-def client_for(user, *, csrf: bool = False) -> Client:
-    client = Client(enforce_csrf_checks=csrf)
-    client.force_login(user)
-    return client
 
 
 def post_json(client: Client, url: str, payload, **extra):

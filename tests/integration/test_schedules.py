@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
@@ -26,6 +25,7 @@ from engine.runtime.schedules import (
 )
 from engine.services.templates import template_load
 from tests.factories import UserFactory
+from tests.support.clients import client_for
 from tests.support.engine import publish, template
 from tests.unit.definition.documents import FIXTURES
 
@@ -176,16 +176,6 @@ def test_business_days_skip_the_templates_holidays(broker):
 
 
 # --- API -------------------------------------------------------------------------------------------------
-
-
-def client_for(*codenames: str) -> APIClient:
-    user = UserFactory()
-    user.user_permissions.add(
-        *Permission.objects.filter(content_type__app_label="engine", codename__in=codenames)
-    )
-    client = APIClient()
-    client.force_login(user)
-    return client
 
 
 BODY = {

@@ -4,14 +4,13 @@ of the template is not enough."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from engine.models import Signal
 from engine.runtime.actors import Actor
 from engine.runtime.start import start_instance
 from engine.services.templates import template_load, template_validate
-from tests.factories import UserFactory
+from tests.support.clients import client_for
 from tests.support.engine import states
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,26 +36,18 @@ def instance(broker):
     return created
 
 
-def client_for(*, roles=(), perms=(), **fields) -> APIClient:
-    user = UserFactory(roles=list(roles), **fields)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=perms))
-    client = APIClient()
-    client.force_login(user)
-    return client
-
-
 def signal(client: APIClient, instance, name: str):
     return client.post(f"/api/instances/{instance.pk}/signals/{name}/", {"ok": True}, format="json")
 
 
 def test_a_holder_of_the_named_role_delivers_the_signal(instance):
-    response = signal(client_for(roles=["approver"]), instance, "approve")
+    response = signal(client_for(roles=("approver",)), instance, "approve")
     assert response.status_code == 200
     assert states(instance)["approved"] == "completed"
 
 
 def test_a_holder_of_another_role_of_the_template_is_refused_and_nothing_changes(instance):
-    response = signal(client_for(roles=["clerk"]), instance, "approve")
+    response = signal(client_for(roles=("clerk",)), instance, "approve")
     assert response.status_code == 403
     body = response.json()
     assert body["code"] == "permission_denied"
@@ -66,15 +57,27 @@ def test_a_holder_of_another_role_of_the_template_is_refused_and_nothing_changes
 
 
 def test_a_wait_phase_that_names_no_roles_needs_the_permission(instance):
-    assert signal(client_for(roles=["approver", "clerk"]), instance, "paid").status_code == 403
+    assert (
+        signal(
+            client_for(
+                roles=(
+                    "approver",
+                    "clerk",
+                )
+            ),
+            instance,
+            "paid",
+        ).status_code
+        == 403
+    )
     assert signal(client_for(is_staff=True), instance, "paid").status_code == 403
-    allowed = client_for(is_staff=True, perms=["signal_workflowinstance"])
+    allowed = client_for("signal_workflowinstance", is_staff=True)
     assert signal(allowed, instance, "paid").status_code == 200
     assert states(instance)["paid"] == "completed"
 
 
 def test_the_permission_delivers_a_signal_whose_wait_names_roles(instance):
-    allowed = client_for(is_staff=True, perms=["signal_workflowinstance"])
+    allowed = client_for("signal_workflowinstance", is_staff=True)
     assert signal(allowed, instance, "approve").status_code == 200
 
 
