@@ -32,3 +32,12 @@ def apply_role(role: str) -> None:
         # The connection objects share this dict: the next connection opened reads the new options.
         database.setdefault("OPTIONS", {})["options"] = session_options(limits)
         connections[alias].close()  # one opened by imports at start-up must not keep the old limits
+
+
+# SQLSTATEs of a lock wait or a statement that ran out of time (lock_timeout, statement_timeout).
+BUSY_SQLSTATES = frozenset({"55P03", "57014"})
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether a database error says "too busy right now" (a timeout) rather than "broken"."""
+    return getattr(exc.__cause__, "sqlstate", None) in BUSY_SQLSTATES

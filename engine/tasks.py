@@ -4,15 +4,30 @@ stays cheap."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 
 
-@shared_task(name="engine.tasks.attempt_run", acks_late=True, ignore_result=True)
-def attempt_run(phase_run_id: int, item_run_id: int | None = None) -> int:
-    """Run the attempt if it is still ready; retry timing is the engine's, kept in the database."""
+@shared_task(bind=True, name="engine.tasks.attempt_run", acks_late=True, ignore_result=True, max_retries=5)
+def attempt_run(self: Any, phase_run_id: int, item_run_id: int | None = None) -> int:
+    """Run the attempt if it is still ready; retry timing is the engine's, kept in the database.
+
+    A lock wait that timed out (someone holds the rows, perhaps a frozen process) is tried again in a
+    moment instead of waiting for the sweep: a claim that failed took nothing, and a repeated message for
+    an attempt already claimed does nothing.
+    """
+    from django.db import OperationalError
+
+    from config.database import is_busy
     from engine.services import background
 
-    return background.attempt_run(phase_run_id=phase_run_id, item_run_id=item_run_id)
+    try:
+        return background.attempt_run(phase_run_id=phase_run_id, item_run_id=item_run_id)
+    except OperationalError as exc:
+        if is_busy(exc):
+            raise self.retry(countdown=1) from exc
+        raise
 
 
 @shared_task(name="engine.tasks.due_work_dispatch", ignore_result=True)

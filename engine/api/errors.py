@@ -14,6 +14,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from config.database import is_busy
 from engine import errors
 
 
@@ -21,8 +22,6 @@ def error_body(code: str, message: str, extra: dict[str, Any] | None = None) -> 
     return {"code": code, "message": message, "extra": extra or {}}
 
 
-# PostgreSQL's SQLSTATEs for "a lock wait or a statement ran out of time" (lock_timeout, statement_timeout).
-BUSY_SQLSTATES = {"55P03", "57014"}
 RETRY_AFTER_SECONDS = 5
 
 
@@ -30,7 +29,7 @@ def database_error_body(exc: BaseException) -> tuple[dict[str, Any], int] | None
     """The API's answer to a database that is down or too busy: 503 with a code, or None for other errors."""
     if not isinstance(exc, OperationalError | InterfaceError):
         return None
-    if getattr(exc.__cause__, "sqlstate", None) in BUSY_SQLSTATES:
+    if is_busy(exc):
         body = error_body("database_busy", "the database is busy; try again in a few seconds")
     else:
         body = error_body("database_unavailable", "the database cannot be reached; try again shortly")
