@@ -319,12 +319,27 @@ def test_phase_reopen_starts_a_new_round(templates):
     assert (reopened.json()["round"], reopened.json()["state"]) == (2, "active")
 
 
-def test_phase_reopen_of_a_finished_instance_is_409(templates):
+def test_phase_reopen_of_a_completed_instance_reopens_the_instance(templates):
     client, _ = client_for("override_phaserun", is_staff=True)
     instance = start()
     client.post(url(instance, "phases/draft/skip/"), {"reason": "not needed"}, format="json")
+    instance.refresh_from_db()
+    assert instance.state == "completed"
+    response = client.post(url(instance, "phases/draft/reopen/"), {"reason": "late"}, format="json")
+    assert response.status_code == 200
+    assert (response.json()["round"], response.json()["state"]) == (2, "active")
+    instance.refresh_from_db()
+    assert instance.state == "running"
+
+
+def test_phase_reopen_of_a_cancelled_instance_is_409(templates):
+    client, _ = client_for("override_phaserun", "override_workflowinstance", is_staff=True)
+    instance = start()
+    assert client.post(url(instance, "cancel/"), {"reason": "stop"}, format="json").status_code == 200
     response = client.post(url(instance, "phases/draft/reopen/"), {"reason": "late"}, format="json")
     assert response.status_code == 409
+    instance.refresh_from_db()
+    assert instance.state == "cancelled"
 
 
 def test_phase_retry_of_a_phase_that_did_not_fail_is_409(templates):
