@@ -55,6 +55,14 @@ def unit_of_work() -> Iterator[None]:
             _pending.depth -= 1
 
 
+def flush_queued() -> None:
+    """Write the rows queued so far now, still inside the unit of work, for a reader of the audit trail
+    that runs before the outermost unit commits (an override wraps the operation in a unit of its own).
+    Outside a unit of work nothing is queued, so there is nothing to write."""
+    if _pending.depth:
+        _flush()
+
+
 def _flush() -> None:
     transitions, events = _pending.transitions, _pending.events
     _pending.transitions, _pending.events = [], []

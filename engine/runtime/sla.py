@@ -42,7 +42,7 @@ from engine.models import (
 )
 from engine.models.states import FINISHED_PHASE_STATES, OPEN_SLA_STATUSES, SLA_RANK
 from engine.runtime.actors import Actor
-from engine.runtime.journal import emit_event, record, unit_of_work
+from engine.runtime.journal import emit_event, flush_queued, record, unit_of_work
 from engine.runtime.plans import plan_for
 
 logger = logging.getLogger(__name__)
@@ -171,6 +171,9 @@ def suspension_periods(instance_ids: Iterable[Any]) -> dict[Any, list[tuple[date
         Transition.objects.filter(instance_id__in=list(instance_ids), phase_run__isnull=True)
         .filter(Q(target=InstanceState.SUSPENDED) | Q(source=InstanceState.SUSPENDED))
         .exclude(source=F("target"))
+        # An override also writes one summary row with the instance's state before and after; the
+        # suspend or resume itself has its own transition row, so counting both would open a period twice.
+        .exclude(name__startswith="override_")
         .order_by("id")
         .values_list("instance_id", "source", "target", "created_at")
     )
@@ -284,6 +287,7 @@ def sla_due_change(run: PhaseRun, plan: Plan, *, due_at: datetime, now: datetime
 
 def sla_refresh(*, instance_id: Any, now: datetime) -> int:
     """Bring one instance's SLA bookkeeping up to date now (after a resume) instead of at the next sweep."""
+    flush_queued()  # the resume's own audit row, maybe still queued, ends the suspension period read below
     _prime_pending(instance_id)
     return sla_reconcile_suspensions(now=now, instance_id=instance_id)
 
