@@ -372,10 +372,11 @@ export function slaGroup(ctx, b, roleKeys, legend = "SLA") {
 
 // --- Problems next to fields -----------------------------------------------------------------------------
 
-/** Where a problem belongs: a "'x' is a required property" schema problem belongs to the missing field. */
+/** Where a problem belongs: a "the field x is required" schema problem belongs to the missing field
+ * (the validator points at the object that lacks it; several missing fields stay on the object). */
 export function targetPath(problem) {
   const path = problem.path || "";
-  const missing = /^'([^']+)' is a required property$/.exec(problem.message || "");
+  const missing = /^the field (\S+) is required$/.exec(problem.message || "");
   return missing && problem.code === "schema" ? path + pointer(missing[1]) : path;
 }
 
