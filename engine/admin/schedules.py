@@ -25,21 +25,7 @@ from engine.services.schedules import (
 class ScheduleForm(forms.ModelForm):
     class Meta:
         model = Schedule
-        fields = (
-            "name",
-            "template",
-            "version",
-            "cron",
-            "interval_seconds",
-            "timezone",
-            "business_days_only",
-            "calendar",
-            "params",
-            "tick_params",
-            "business_key_pattern",
-            "overlap",
-            "paused",
-        )
+        fields = ("name", "template", *Schedule.TIMING_FIELDS, "paused")
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

@@ -19,6 +19,21 @@ class OverlapPolicy(models.TextChoices):
 class Schedule(models.Model):
     """Starts an instance of `template` at each tick; `next_run_at` is the next tick not yet fired (UTC)."""
 
+    # What says when and how a schedule starts instances, besides its name, template and pause: the one list
+    # the admin form, the API and `load_schedules` edit.
+    TIMING_FIELDS = (
+        "version",
+        "cron",
+        "interval_seconds",
+        "timezone",
+        "business_days_only",
+        "calendar",
+        "params",
+        "tick_params",
+        "business_key_pattern",
+        "overlap",
+    )
+
     name = models.SlugField(max_length=80, unique=True)
     template = models.ForeignKey(WorkflowTemplate, on_delete=models.PROTECT, related_name="schedules")
     version = models.PositiveIntegerField(

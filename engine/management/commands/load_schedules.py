@@ -12,19 +12,6 @@ from engine.errors import ScheduleInvalid
 from engine.models import Schedule, WorkflowTemplate
 from engine.services.schedules import schedule_save, schedule_upcoming
 
-FIELDS = (
-    "version",
-    "cron",
-    "interval_seconds",
-    "timezone",
-    "business_days_only",
-    "calendar",
-    "params",
-    "tick_params",
-    "business_key_pattern",
-    "overlap",
-)
-
 
 class Command(BaseCommand):
     help = "Create or update the schedules listed in a JSON file (the examples: fixtures/schedules.json)."
@@ -51,7 +38,7 @@ class Command(BaseCommand):
         schedule = Schedule.objects.filter(name=entry["name"]).first() or Schedule(name=entry["name"])
         schedule.template = template
         defaults = Schedule()
-        for field in FIELDS:
+        for field in Schedule.TIMING_FIELDS:
             setattr(schedule, field, entry.get(field, getattr(defaults, field)))
         schedule.paused = paused or schedule.paused
         try:
