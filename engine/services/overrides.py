@@ -9,7 +9,7 @@ Each records the administrator as the actor, the reason, and what changed (befor
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -311,32 +311,37 @@ def phase_data_edit(
 
 
 def instance_suspend(*, instance_id: Any, user: Any, reason: str) -> None:
-    actor = _administrator(user, phases=False, what="suspend an instance")
-    reason = access.require_reason(reason)
-    with _audited(instance_id, "suspend", actor=actor, reason=reason):
-        operations.suspend_instance(instance_id=instance_id, actor=actor, reason=reason)
+    _instance_override(
+        "suspend", operations.suspend_instance, instance_id=instance_id, user=user, reason=reason
+    )
 
 
 def instance_resume(*, instance_id: Any, user: Any, reason: str) -> None:
     """Run again; the open phases' due times move out by the time the instance was suspended."""
-    actor = _administrator(user, phases=False, what="resume an instance")
-    reason = access.require_reason(reason)
-    with _audited(instance_id, "resume", actor=actor, reason=reason):
-        operations.resume_instance(instance_id=instance_id, actor=actor, reason=reason)
+    _instance_override(
+        "resume", operations.resume_instance, instance_id=instance_id, user=user, reason=reason
+    )
 
 
 def instance_cancel(*, instance_id: Any, user: Any, reason: str) -> None:
-    actor = _administrator(user, phases=False, what="cancel an instance")
-    reason = access.require_reason(reason)
-    with _audited(instance_id, "cancel", actor=actor, reason=reason):
-        operations.cancel_instance(instance_id=instance_id, actor=actor, reason=reason)
+    _instance_override(
+        "cancel", operations.cancel_instance, instance_id=instance_id, user=user, reason=reason
+    )
 
 
 def instance_retry(*, instance_id: Any, user: Any, reason: str) -> None:
-    actor = _administrator(user, phases=False, what="retry an instance")
+    _instance_override("retry", operations.retry_instance, instance_id=instance_id, user=user, reason=reason)
+
+
+def _instance_override(
+    action: str, operation: Callable[..., None], *, instance_id: Any, user: Any, reason: str
+) -> None:
+    """The shape every instance override shares: the administrator's permission, a reason, then the
+    operation inside one audited unit (the override row with the states before and after)."""
+    actor = _administrator(user, phases=False, what=f"{action} an instance")
     reason = access.require_reason(reason)
-    with _audited(instance_id, "retry", actor=actor, reason=reason):
-        operations.retry_instance(instance_id=instance_id, actor=actor, reason=reason)
+    with _audited(instance_id, action, actor=actor, reason=reason):
+        operation(instance_id=instance_id, actor=actor, reason=reason)
 
 
 # Compensating a failed or cancelled instance is an instance override too (same permission, a reason).
