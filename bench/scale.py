@@ -37,6 +37,7 @@ os.environ.setdefault("DJANGO_SECURE_COOKIES", "0")
 os.environ.setdefault("PHASEGATE_STATIC_MANIFEST", "0")
 os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
 os.environ.setdefault("CELERY_BROKER_URL", "memory://")
+os.environ.setdefault("PHASEGATE_EXAMPLES", "1")  # the dataset runs the four example templates
 
 
 def ensure_database() -> None:
