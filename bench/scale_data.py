@@ -58,12 +58,13 @@ def build() -> None:
     import json
     from pathlib import Path
 
+    from engine.management.commands.load_templates import callees_first
+
     root = Path(__file__).resolve().parent.parent / "fixtures" / "templates"
-    keys = []
-    for path in sorted(root.glob("*.json")):
-        document = json.loads(path.read_text(encoding="utf-8"))
-        template_load(document=document, publish=True)
-        keys.append(document["key"])
+    documents = {path: json.loads(path.read_text(encoding="utf-8")) for path in root.glob("*.json")}
+    for path in callees_first(documents):  # market_close calls market_symbol: publish that first
+        template_load(document=documents[path], publish=True)
+    keys = [documents[path]["key"] for path in sorted(documents)]
     template_load(document=LONG_TEMPLATE, publish=True)
     ensure_demo_users()
     log("templates and demo users", started)
