@@ -167,7 +167,7 @@ def _instances() -> None:
         """
         INSERT INTO engine_workflowinstance (id, template_id, version_id, business_key, params, state,
             started_by_id, error, created_at, started_at, finished_at, suspended_at, suspended_seconds,
-            updated_at)
+            updated_at, depth)
         SELECT i.id, p.template_id, p.version_id,
                CASE WHEN i.n % 3 = 0 THEN NULL ELSE 'bk-' || i.n END,
                CASE i.t WHEN 0 THEN jsonb_build_object('report_id', i.n, 'cycle', '2026-Q' || (1 + i.n % 4))
@@ -182,7 +182,7 @@ def _instances() -> None:
                CASE WHEN i.state IN ('completed', 'failed', 'cancelled')
                     THEN i.created + interval '50 minutes' END,
                CASE WHEN i.state = 'suspended' THEN i.created + interval '30 minutes' END,
-               0, i.created + interval '50 minutes'
+               0, i.created + interval '50 minutes', 0
         FROM bench_i i JOIN bench_p p ON p.t = i.t AND p.pos = 0
         """
     )
