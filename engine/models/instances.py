@@ -299,6 +299,11 @@ class PhaseRun(AttemptRun):
         return f"{self.phase_id} ({self.state})"
 
     @property
+    def owning_run(self) -> PhaseRun:
+        """The phase run this attempt belongs to: itself (an item's is its map phase's run)."""
+        return self
+
+    @property
     def is_open_human(self) -> bool:
         """A human phase open for work: the one state people act in (claim, complete, reassign)."""
         return self.phase_type == "human" and self.state == S.ACTIVE
@@ -387,6 +392,11 @@ class ItemRun(AttemptRun):
 
     def __str__(self) -> str:
         return f"item {self.index} ({self.state})"
+
+    @property
+    def owning_run(self) -> PhaseRun:
+        """The map phase's run this item belongs to."""
+        return self.phase_run
 
     @transition(field="state", source=S.FAILED, target=S.PENDING)
     def requeue(self) -> None:

@@ -137,7 +137,7 @@ def _claim(ref: AttemptRef, *, actor: Actor) -> Claim | None:
         due = run.state == PhaseState.WAITING and run.next_run_at is not None and run.next_run_at <= now
         if run.state != PhaseState.READY and not due:
             return None  # a duplicate delivery, or a retry that is not due yet
-        phase_id = run.phase_id if isinstance(run, PhaseRun) else run.phase_run.phase_id
+        phase_id = run.owning_run.phase_id
         spec = plan_for(instance.version).phases[phase_id]
         return take_lease(ref, instance, spec, run, source=run.state, actor=actor, now=now)
 

@@ -36,8 +36,10 @@ def target_of(model: type[models.Model], name: str, source: str) -> str:
 
 
 @cache
-def _field(model: type[models.Model], name: str) -> models.Field:
-    return model._meta.get_field(name)
+def _field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field), name  # a column, never a reverse relation
+    return field
 
 
 def _prep(model: type[models.Model], name: str, value: Any) -> Any:
@@ -46,7 +48,8 @@ def _prep(model: type[models.Model], name: str, value: Any) -> Any:
 
 
 def _set_clause(model: type[models.Model], values: dict[str, Any]) -> tuple[str, list[Any]]:
-    sets, params = [], []
+    sets: list[str] = []
+    params: list[Any] = []
     for name, value in values.items():
         column = _field(model, name).column
         if isinstance(value, _Sql):
@@ -244,7 +247,7 @@ def insert_runs(
 def _rows(model: type[models.Model], objs: Sequence[models.Model]) -> tuple[str, list[str], list[Any]]:
     """Column list, one `(%s, …)` per object, and the flat parameters of a multi-row INSERT."""
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(f.column for f in fields)
+    columns = ", ".join(f.column for f in fields if f.column)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     params: list[Any] = []
     for obj in objs:

@@ -76,16 +76,7 @@ def lost_error(run: PhaseRun | ItemRun, now: datetime) -> dict[str, object]:
 def _reap_batch(model: type[PhaseRun] | type[ItemRun], tick: Tick, *, after: int) -> int:
     """Retry one batch of expired attempts set-based and note the others; return the last pk (0: none)."""
     with unit_of_work():
-        expired = (
-            model.objects.filter(state=PhaseState.ACTIVE, lease_expires_at__lt=Now(), pk__gt=after)
-            .select_related("instance")
-            .select_for_update(skip_locked=True, of=("self", "instance"))
-            .annotate(db_now=Now())
-            .order_by("pk")
-        )
-        if model is ItemRun:
-            expired = expired.select_related("phase_run")
-        rows = list(expired[:BATCH])
+        rows = _expired_batch(model, after=after)
         if not rows:
             return 0
         versions = TemplateVersion.objects.defer("definition").in_bulk(
@@ -95,7 +86,7 @@ def _reap_batch(model: type[PhaseRun] | type[ItemRun], tick: Tick, *, after: int
         refs: list[AttemptRef] = []
         for run in rows:
             now = db_now(run)
-            phase_run = run if isinstance(run, PhaseRun) else run.phase_run
+            phase_run = run.owning_run
             try:
                 spec = plan_for(versions[run.instance.version_id]).phases[phase_run.phase_id]
                 outcome = failure_outcome(spec.retry, run, lost_error(run, now), lost=True, now=now)
@@ -116,6 +107,19 @@ def _reap_batch(model: type[PhaseRun] | type[ItemRun], tick: Tick, *, after: int
             )
         tick.retried += len(retried)
         return rows[-1].pk
+
+
+def _expired_batch(model: type[PhaseRun] | type[ItemRun], *, after: int) -> list[PhaseRun | ItemRun]:
+    """The next batch of attempts whose lease ran out, locked (skipping rows someone else holds)."""
+    related = ["instance", "phase_run"] if model is ItemRun else ["instance"]
+    expired = (
+        model._default_manager.filter(state=PhaseState.ACTIVE, lease_expires_at__lt=Now(), pk__gt=after)
+        .select_related(*related)
+        .select_for_update(skip_locked=True, of=("self", "instance"))
+        .annotate(db_now=Now())
+        .order_by("pk")
+    )
+    return list(expired[:BATCH])
 
 
 def _wait_retry(run: PhaseRun | ItemRun, outcome: FailureOutcome, now: datetime) -> None:
@@ -151,7 +155,8 @@ def reap_one(
             expired = run.lease_expires_at is not None and run.lease_expires_at < now
             if run.state != PhaseState.ACTIVE or run.lease_token != token or not expired:
                 return 0
-            phase_run = runs[(run if isinstance(run, PhaseRun) else run.phase_run).phase_id]
+            phase_id = run.owning_run.phase_id
+            phase_run = runs[phase_id]
             advancer = Advancer(instance, actor=REAPER, now=now, runs=runs)
             handle_attempt_failure(advancer, phase_run, run, lost_error(run, now), lost=True)
             advancer.run()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -98,13 +98,13 @@ def finished_instances(
 
 def _archive_lines(ids: list[Any]) -> Iterator[str]:
     """One JSON object per instance: the instance, its phase runs, audit trail and comments."""
-    runs: dict[Any, list[dict[str, Any]]] = {}
+    runs: dict[Any, list[Mapping[str, Any]]] = {}
     for row in PhaseRun.objects.filter(instance_id__in=ids).order_by("position", "id").values():
         runs.setdefault(row["instance_id"], []).append(row)
-    trail: dict[Any, list[dict[str, Any]]] = {}
+    trail: dict[Any, list[Mapping[str, Any]]] = {}
     for row in Transition.objects.filter(instance_id__in=ids).order_by("id").values():
         trail.setdefault(row["instance_id"], []).append(row)
-    notes: dict[Any, list[dict[str, Any]]] = {}
+    notes: dict[Any, list[Mapping[str, Any]]] = {}
     for row in Comment.objects.filter(instance_id__in=ids).order_by("id").values():
         notes.setdefault(row["instance_id"], []).append(row)
     for instance in WorkflowInstance.objects.filter(pk__in=ids).order_by("finished_at", "pk").values():
