@@ -264,6 +264,8 @@ _SWEEPS = {
     "sweep-slas": ("engine.tasks.sla_sweep", env_int("PHASEGATE_SLA_EVERY", 60)),
     "compensations-due": ("engine.tasks.compensations_due", 5),
     "subworkflows-reconcile": ("engine.tasks.subworkflows_reconcile", 10),
+    # the dashboard's hourly counts: the last two closed hours again, and older hours never counted
+    "count-figures": ("engine.tasks.figures_count", env_int("PHASEGATE_FIGURES_EVERY", 60)),
 }
 CELERY_TASK_ROUTES = {task: {"queue": PHASEGATE_SWEEP_QUEUE} for task, _ in _SWEEPS.values()}
 CELERY_BEAT_SCHEDULE = {

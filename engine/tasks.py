@@ -99,3 +99,11 @@ def subworkflows_reconcile() -> int:
     from engine.services import background
 
     return background.subworkflows_reconcile()
+
+
+@shared_task(name="engine.tasks.figures_count", ignore_result=True)
+def figures_count() -> int:
+    """Count the dashboard's last closed hours again, and a batch of older hours never counted."""
+    from engine.services.figures import figures_count as count
+
+    return count()

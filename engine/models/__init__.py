@@ -6,6 +6,7 @@ from engine.models.compensations import CompensationRun
 from engine.models.heartbeats import SweepHeartbeat
 from engine.models.instances import ItemRun, PhaseRun, WorkflowInstance
 from engine.models.records import Comment, DeadLetter, Event, GateResult, RoleAssignment, Transition
+from engine.models.rollups import CountedHour, Figure, HourlyCount
 from engine.models.schedules import OverlapPolicy, Schedule, ScheduleRun, ScheduleRunOutcome
 from engine.models.signals import Signal, SignalState
 from engine.models.states import (
@@ -38,12 +39,15 @@ __all__ = [
     "UNFINISHED_INSTANCE_STATES",
     "UNFINISHED_PHASE_STATES",
     "Comment",
+    "CountedHour",
     "CompensationRun",
     "DeadLetter",
     "DeadLetterState",
     "DeliveryState",
     "Event",
+    "Figure",
     "GateResult",
+    "HourlyCount",
     "InstanceState",
     "ItemRun",
     "PhaseRun",

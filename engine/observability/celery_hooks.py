@@ -28,6 +28,7 @@ SWEEP_TASKS = {
     "engine.tasks.outbox_deliver": "outbox",
     "engine.tasks.webhooks_deliver": "webhooks",
     "engine.tasks.schedules_fire": "schedules",
+    "engine.tasks.figures_count": "figures",
 }
 
 

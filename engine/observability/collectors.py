@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from engine.models import UNFINISHED_INSTANCE_STATES
 from engine.observability import figures
 
 
@@ -62,8 +63,8 @@ class DatabaseCollector(Collector):
         instances = GaugeMetricFamily(
             "phasegate_unfinished_instances", "Instances not finished yet, by state", labels=["state"]
         )
-        for state, count in figures.instances_by_state(scope).items():
-            if state in ("created", "running", "suspended"):
+        for state, count in figures.unfinished_instances(scope).items():
+            if state in UNFINISHED_INSTANCE_STATES:
                 instances.add_metric([state], count)
         yield instances
 

@@ -1,26 +1,25 @@
-"""The operators' figures, computed by aggregate queries: the dashboard, /api/metrics/ and /metrics read them.
+"""The operators' figures: the dashboard, /api/metrics/ and /metrics read them here (one rule each).
 
-Every query is a GROUP BY or a MIN over an indexed column (state, finished_at, created_at, the partial
-lease index), so its cost follows the rows of the time range asked for, not the size of the history.
-Percentiles run in the database on PostgreSQL (`percentile_cont`); SQLite, the development database, gets
-them from the durations of the range in Python.
+Figures of a time range (throughput, durations, failures, retries, instances finished) are sums of the
+hourly counts of engine.observability.counting: a few stored rows per hour, plus the open edges of the
+range counted live. Figures of "now" (open phases by SLA status, open dead letters, unfinished instances,
+queue and reaper lag) are GROUP BYs over partial indexes that hold only the open rows.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
-from django.db import connection
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, QuerySet, Sum
-from django.db.models.functions import TruncHour
+from django.db.models import Count, Min, QuerySet
 
 from engine.models import (
     DeadLetter,
     DeadLetterState,
+    Figure,
     InstanceState,
     ItemRun,
     PhaseRun,
@@ -31,6 +30,7 @@ from engine.models import (
     WorkflowTemplate,
 )
 from engine.models.states import UNFINISHED_INSTANCE_STATES
+from engine.observability import counting
 
 RANGES = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "24h": timedelta(hours=24),
           "7d": timedelta(days=7), "30d": timedelta(days=30)}  # fmt: skip
@@ -84,8 +84,17 @@ class Scope:
         qs = DeadLetter.objects.all()
         return qs.filter(instance__template=self.template) if self.template else qs
 
-    def finished_between(self, qs: QuerySet[Any]) -> QuerySet[Any]:
-        return qs.filter(finished_at__gte=self.since, finished_at__lte=self.until)
+    @cached_property
+    def counts(self) -> counting.RangeCounts:
+        """The range's hourly counts, summed once for all the figures of a request."""
+        return counting.range_counts(
+            self.since, self.until, template_id=self.template.pk if self.template else None
+        )
+
+    @cached_property
+    def template_keys(self) -> dict[int, str]:
+        ids = {template for template, *_ in self.counts.totals}
+        return dict(WorkflowTemplate.objects.filter(pk__in=ids).values_list("pk", "key")) if ids else {}
 
 
 # --- the figures of "now" (also Prometheus gauges) --------------------------------------------------------
@@ -93,12 +102,19 @@ class Scope:
 
 def instances_by_state(scope: Scope) -> dict[str, int]:
     """Unfinished instances as they stand, finished ones that finished within the range."""
+    counts = unfinished_instances(scope)
+    for (_, _, figure, label), n in scope.counts.totals.items():
+        if figure == Figure.INSTANCES_FINISHED:
+            counts[label] += n
+    return counts
+
+
+def unfinished_instances(scope: Scope) -> dict[str, int]:
+    """Every state, with the count of the instances in it now for the unfinished ones (0 for the rest)."""
     counts = dict.fromkeys(InstanceState.values, 0)
     unfinished = scope.instances().filter(state__in=UNFINISHED_INSTANCE_STATES)
-    finished = scope.finished_between(scope.instances().exclude(state__in=UNFINISHED_INSTANCE_STATES))
-    for qs in (unfinished, finished):
-        for row in qs.order_by().values("state").annotate(n=Count("pk")):
-            counts[row["state"]] = row["n"]
+    for row in unfinished.order_by().values("state").annotate(n=Count("pk")):
+        counts[row["state"]] = row["n"]
     return counts
 
 
@@ -159,33 +175,24 @@ def _age(moment: datetime | None, now: datetime) -> float:
     return round(max((now - moment).total_seconds(), 0.0), 3) if moment else 0.0
 
 
-# --- the figures of the range ---------------------------------------------------------------------------
+# --- the figures of the range (hourly counts, engine.observability.counting) ----------------------------
 
 
 def throughput_per_hour(scope: Scope) -> list[dict[str, Any]]:
-    """Per hour of the range: instances completed and phases finished (completed, skipped or failed)."""
+    """Per hour of the range: instances completed and phases finished (completed or failed)."""
     hours: dict[datetime, dict[str, int]] = {}
-    start = scope.since.replace(minute=0, second=0, microsecond=0)
-    moment = start
+    moment = counting.floor_hour(scope.since)
     while moment <= scope.until:
-        hours[moment] = {"instances_completed": 0, "phases_completed": 0, "phases_failed": 0}
+        hours[moment] = _empty_hour()
         moment += timedelta(hours=1)
-    completed = scope.finished_between(scope.instances().filter(state=InstanceState.COMPLETED))
-    phases = scope.finished_between(
-        scope.phase_runs().filter(state__in=(PhaseState.COMPLETED, PhaseState.FAILED))
-    )
-    for row in (
-        completed.order_by().annotate(hour=TruncHour("finished_at")).values("hour").annotate(n=Count("pk"))
-    ):
-        hours.setdefault(_utc(row["hour"]), _empty_hour())["instances_completed"] = row["n"]
-    for row in (
-        phases.order_by()
-        .annotate(hour=TruncHour("finished_at"))
-        .values("hour", "state")
-        .annotate(n=Count("pk"))
-    ):
-        key = "phases_completed" if row["state"] == PhaseState.COMPLETED else "phases_failed"
-        hours.setdefault(_utc(row["hour"]), _empty_hour())[key] = row["n"]
+    names = {
+        (Figure.INSTANCES_FINISHED, InstanceState.COMPLETED): "instances_completed",
+        (Figure.PHASES_FINISHED, PhaseState.COMPLETED): "phases_completed",
+        (Figure.PHASES_FINISHED, PhaseState.FAILED): "phases_failed",
+    }
+    for (hour, figure, label), n in scope.counts.hourly.items():
+        if (figure, label) in names:
+            hours.setdefault(hour, _empty_hour())[names[(figure, label)]] += n
     return [{"hour": hour.isoformat(), **values} for hour, values in sorted(hours.items())]
 
 
@@ -193,98 +200,46 @@ def _empty_hour() -> dict[str, int]:
     return {"instances_completed": 0, "phases_completed": 0, "phases_failed": 0}
 
 
-def _utc(moment: datetime) -> datetime:
-    from datetime import UTC
-
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def phase_durations(scope: Scope, *, limit: int = 50) -> list[dict[str, Any]]:
-    """p50 and p95 of started → finished, in seconds, per template and phase completed in the range."""
-    runs = scope.finished_between(
-        scope.phase_runs().filter(state=PhaseState.COMPLETED, started_at__isnull=False)
-    )
-    rows = _durations_postgres(runs) if connection.vendor == "postgresql" else _durations_python(runs)
+    """p50 and p95 of started → finished, in seconds, per template and phase completed in the range.
+
+    From the duration histogram: each figure lies within the bounds of the bucket the exact percentile
+    falls in (`counting.BOUNDS`).
+    """
+    groups: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    keys = scope.template_keys
+    for (template, phase, figure, label), n in scope.counts.totals.items():
+        if figure == Figure.DURATION and n:
+            groups[(keys[template], phase)][label] = n
+    rows = [
+        {"template": key, "phase": phase, "count": sum(buckets.values()),
+         "p50": counting.quantile(buckets, 0.5), "p95": counting.quantile(buckets, 0.95)}
+        for (key, phase), buckets in groups.items()
+    ]  # fmt: skip
     rows.sort(key=lambda row: (-row["count"], row["template"], row["phase"]))
     return rows[:limit]
 
 
-def _durations_postgres(runs: QuerySet[PhaseRun]) -> list[dict[str, Any]]:
-    # percentile_cont has no ORM form: the ORM writes the filtered rows, raw SQL takes the percentiles.
-    inner = (
-        runs.order_by()
-        .values("instance__template__key", "phase_id")
-        .annotate(seconds=ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField()))
-    )
-    sql, params = inner.query.sql_with_params()
-    query = (
-        "SELECT t.key, t.phase_id, COUNT(*),"
-        " percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM t.seconds)),"
-        " percentile_cont(0.95) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM t.seconds))"
-        f" FROM ({sql}) AS t(key, phase_id, seconds) GROUP BY t.key, t.phase_id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(query, params)
-        return [
-            {"template": key, "phase": phase, "count": n, "p50": round(p50, 3), "p95": round(p95, 3)}
-            for key, phase, n, p50, p95 in cursor.fetchall()
-        ]
-
-
-def _durations_python(runs: QuerySet[PhaseRun]) -> list[dict[str, Any]]:
-    groups: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for key, phase, started, finished in (
-        runs.order_by()
-        .values_list("instance__template__key", "phase_id", "started_at", "finished_at")
-        .iterator(chunk_size=5000)
-    ):
-        groups[(key, phase)].append(max((finished - started).total_seconds(), 0.0))
-    return [
-        {"template": key, "phase": phase, "count": len(values), "p50": percentile(values, 0.5),
-         "p95": percentile(values, 0.95)}
-        for (key, phase), values in groups.items()
-    ]  # fmt: skip
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Linear interpolation between closest ranks, as PostgreSQL's percentile_cont."""
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    position = (len(ordered) - 1) * fraction
-    low, high = math.floor(position), math.ceil(position)
-    value = ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-    return round(value, 3)
-
-
 def failures_by_category(scope: Scope) -> dict[str, int]:
     """Work that failed for good in the range (each one became a dead letter), by error category."""
-    letters = scope.dead_letters().filter(created_at__gte=scope.since, created_at__lte=scope.until)
-    rows = letters.order_by().values("category").annotate(n=Count("pk"))
-    return {row["category"]: row["n"] for row in rows}
+    counts: dict[str, int] = defaultdict(int)
+    for (_, _, figure, label), n in scope.counts.totals.items():
+        if figure == Figure.FAILURES:
+            counts[label] += n
+    return dict(sorted(counts.items()))
 
 
 def retries(scope: Scope) -> dict[str, Any]:
     """Attempts beyond each run's first, of phases and map items that finished in the range."""
-    total = 0
-    per_phase: dict[tuple[str, str], int] = defaultdict(int)
-    phases = scope.finished_between(scope.phase_runs().filter(attempt__gt=1))
-    for row in (
-        phases.order_by().values("instance__template__key", "phase_id").annotate(n=Sum(F("attempt") - 1))
-    ):
-        per_phase[(row["instance__template__key"], row["phase_id"])] += row["n"]
-        total += row["n"]
-    items = scope.finished_between(scope.item_runs().filter(attempt__gt=1))
-    for row in (
-        items.order_by()
-        .values("instance__template__key", "phase_run__phase_id")
-        .annotate(n=Sum(F("attempt") - 1))
-    ):
-        per_phase[(row["instance__template__key"], row["phase_run__phase_id"])] += row["n"]
-        total += row["n"]
-    top = sorted(per_phase.items(), key=lambda pair: -pair[1])[:20]
+    keys = scope.template_keys
+    per_phase = {
+        (keys[template], phase): n
+        for (template, phase, figure, _), n in scope.counts.totals.items()
+        if figure == Figure.RETRIES and n
+    }
+    top = sorted(per_phase.items(), key=lambda pair: (-pair[1], pair[0]))[:20]
     return {
-        "total": total,
+        "total": sum(per_phase.values()),
         "by_phase": [{"template": key, "phase": phase, "retries": n} for (key, phase), n in top],
     }
 

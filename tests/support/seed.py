@@ -46,7 +46,7 @@ def seed(now: datetime) -> Seeded:
     def instance(state: str, *, finished: datetime | None = None) -> WorkflowInstance:
         created = WorkflowInstance.objects.create(template=tpl, version=version, state=state, params={})
         WorkflowInstance.objects.filter(pk=created.pk).update(
-            started_at=(finished or now) - hour, finished_at=finished
+            created_at=(finished or now) - hour, started_at=(finished or now) - hour, finished_at=finished
         )
         return created
 

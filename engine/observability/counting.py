@@ -1,0 +1,316 @@
+"""The hourly counts behind the dashboard's figures of a time range: how they are counted, and summed.
+
+One rule counts: `tallies_between` turns the raw rows of a span (instances and phase runs by `finished_at`,
+map items that needed retries, dead letters by `created_at`) into counts per hour, template, phase, figure
+and label, with aggregate queries only. Beat stores them per closed hour (`hour_count`, idempotent: a recount
+replaces the hour's rows, so work that finished late is picked up); a range reads the stored hours and
+counts only its open edges (and any hour not counted yet) live, with the same rule.
+
+Durations are kept as a histogram with fixed log-scale bounds (the E6 series, 10 ms to 10^7 s), so p50
+and p95 over any range come from summed bucket counts, as Prometheus's `histogram_quantile` does: the
+answer lies within the bounds of the bucket the true percentile falls in.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import (
+    Case,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Q,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import TruncHour
+
+from engine.models import (
+    FINISHED_INSTANCE_STATES,
+    CountedHour,
+    DeadLetter,
+    Figure,
+    HourlyCount,
+    ItemRun,
+    PhaseRun,
+    PhaseState,
+    WorkflowInstance,
+)
+
+HOUR = timedelta(hours=1)
+# Upper bounds (seconds) of the duration buckets: 1.0, 1.5, 2.2, 3.3, 4.7, 6.8 per decade (IEC 60063 E6),
+# so neighbouring bounds differ by at most 1.5x; a last bucket (+Inf) takes anything longer than 10^7 s.
+BOUNDS: tuple[float, ...] = (
+    *(
+        float(f"{mantissa}e{exponent}")
+        for exponent in range(-2, 7)
+        for mantissa in (1.0, 1.5, 2.2, 3.3, 4.7, 6.8)
+    ),
+    1e7,
+)
+INF = "+Inf"
+LABELS = (*(f"{bound:g}" for bound in BOUNDS), INF)
+LABEL_INDEX = {label: index for index, label in enumerate(LABELS)}
+NO_DURATION = -1
+RECOUNT_HOURS = 2  # closed hours beat counts again each run: late commits land in them
+BACKFILL_BATCH = 24  # never-counted older hours beat counts per run (history, after a first deploy)
+
+
+def floor_hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def ceil_hour(moment: datetime) -> datetime:
+    floor = floor_hour(moment)
+    return floor if floor == moment else floor + HOUR
+
+
+# --- counting raw rows ----------------------------------------------------------------------------------
+
+Key = tuple[datetime, int, str, str, str]  # hour, template id, phase id, figure, label
+
+
+def tallies_between(start: datetime, end: datetime, *, template_id: int | None = None) -> dict[Key, int]:
+    """Counts of [start, end) per hour, template, phase, figure and label, from the raw rows (4 queries)."""
+    counts: dict[Key, int] = defaultdict(int)
+
+    def hour(value: datetime) -> datetime:
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+    by_template = Q(instance__template_id=template_id) if template_id else Q()
+    instances = WorkflowInstance.objects.filter(
+        Q(template_id=template_id) if template_id else Q(),
+        finished_at__gte=start,
+        finished_at__lt=end,
+        state__in=FINISHED_INSTANCE_STATES,
+    )
+    for row in (
+        _per_hour(instances, "finished_at").values("h", "template_id", "state").annotate(n=Count("pk"))
+    ):
+        counts[(hour(row["h"]), row["template_id"], "", Figure.INSTANCES_FINISHED, row["state"])] += row["n"]
+
+    phases = (
+        _per_hour(
+            PhaseRun.objects.filter(by_template, finished_at__gte=start, finished_at__lt=end), "finished_at"
+        )
+        .annotate(
+            template=F("instance__template_id"),
+            seconds=ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField()),
+        )
+        .annotate(bucket=_bucket())
+        .values("h", "template", "phase_id", "state", "bucket")
+        .annotate(
+            n=Count("pk"),
+            retried=Sum(
+                Case(When(attempt__gt=1, then=F("attempt") - 1), default=0, output_field=IntegerField())
+            ),
+        )
+    )
+    for row in phases:
+        key = (hour(row["h"]), row["template"], row["phase_id"])
+        counts[(*key, Figure.PHASES_FINISHED, row["state"])] += row["n"]
+        if row["bucket"] != NO_DURATION:
+            counts[(*key, Figure.DURATION, LABELS[row["bucket"]])] += row["n"]
+        if row["retried"]:
+            counts[(*key, Figure.RETRIES, "")] += row["retried"]
+
+    items = _per_hour(
+        ItemRun.objects.filter(by_template, finished_at__gte=start, finished_at__lt=end, attempt__gt=1),
+        "finished_at",
+    )
+    for row in (
+        items.values("h", template=F("instance__template_id"), phase=F("phase_run__phase_id"))
+        .annotate(n=Sum(F("attempt") - 1))
+    ):  # fmt: skip
+        counts[(hour(row["h"]), row["template"], row["phase"], Figure.RETRIES, "")] += row["n"]
+
+    letters = _per_hour(
+        DeadLetter.objects.filter(by_template, created_at__gte=start, created_at__lt=end), "created_at"
+    )
+    for row in letters.values("h", "phase_id", "category", template=F("instance__template_id")).annotate(
+        n=Count("pk")
+    ):
+        counts[(hour(row["h"]), row["template"], row["phase_id"], Figure.FAILURES, row["category"])] += row[
+            "n"
+        ]
+    return dict(counts)
+
+
+def _per_hour(qs: Any, column: str) -> Any:
+    return qs.order_by().annotate(h=TruncHour(column, tzinfo=UTC))
+
+
+def _bucket() -> Case:
+    """The duration bucket's index of a completed run (NO_DURATION for others), as a SQL CASE."""
+    whens = [When(Q(started_at__isnull=True) | ~Q(state=PhaseState.COMPLETED), then=Value(NO_DURATION))]
+    whens += [When(seconds__lte=timedelta(seconds=bound), then=Value(i)) for i, bound in enumerate(BOUNDS)]
+    return Case(*whens, default=Value(len(BOUNDS)), output_field=IntegerField())
+
+
+# --- storing closed hours -------------------------------------------------------------------------------
+
+
+def hour_count(hour: datetime, *, now: datetime) -> int:
+    """Count one closed hour again, replacing what was stored for it; returns the number of counts."""
+    hour = floor_hour(hour)
+    if hour + HOUR > now:
+        raise ValueError(f"the hour {hour:%Y-%m-%d %H}h is not closed yet")
+    with transaction.atomic():
+        # The marker row is locked first: two recounts of one hour run one after the other.
+        CountedHour.objects.update_or_create(hour=hour, defaults={"counted_at": now})
+        counts = tallies_between(hour, hour + HOUR)
+        HourlyCount.objects.filter(hour=hour).delete()
+        HourlyCount.objects.bulk_create(
+            HourlyCount(hour=hour, template_id=template, phase_id=phase, figure=figure, label=label, value=n)
+            for (_, template, phase, figure, label), n in counts.items()
+        )
+    return len(counts)
+
+
+def hours_uncounted(*, now: datetime, limit: int, since: datetime | None = None) -> list[datetime]:
+    """Closed hours with no counts yet, newest first, from `since` (default: the first instance's hour)."""
+    if since is None:
+        first = WorkflowInstance.objects.order_by("created_at").values_list("created_at", flat=True).first()
+        if first is None:
+            return []
+        since = first
+    start, end = floor_hour(since), floor_hour(now)
+    expected = int((end - start) / HOUR)
+    counted = CountedHour.objects.filter(hour__gte=start, hour__lt=end)
+    if expected <= 0 or counted.count() >= expected:
+        return []
+    done = set(counted.values_list("hour", flat=True))
+    missing, moment = [], end - HOUR
+    while moment >= start and len(missing) < limit:
+        if moment not in done:
+            missing.append(moment)
+        moment -= HOUR
+    return missing
+
+
+def hours_count(*, now: datetime, backfill: int = BACKFILL_BATCH) -> int:
+    """Beat's run: recount the last closed hours, then count up to `backfill` never-counted older ones."""
+    recent = [floor_hour(now) - k * HOUR for k in range(RECOUNT_HOURS, 0, -1)]
+    older = [hour for hour in hours_uncounted(now=now, limit=backfill + RECOUNT_HOURS) if hour not in recent]
+    for hour in [*recent, *older[:backfill]]:
+        hour_count(hour, now=now)
+    return len(recent) + len(older[:backfill])
+
+
+# --- reading a range ------------------------------------------------------------------------------------
+
+
+@dataclass
+class RangeCounts:
+    """A range's counts summed: per (template id, phase, figure, label), and per (hour, figure, label)."""
+
+    totals: dict[tuple[int, str, str, str], int] = field(default_factory=lambda: defaultdict(int))
+    hourly: dict[tuple[datetime, str, str], int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, hour: datetime, template: int, phase: str, figure: str, label: str, n: int) -> None:
+        self.totals[(template, phase, figure, label)] += n
+        self.hourly[(hour, figure, label)] += n
+
+
+HOURLY_FIGURES = (Figure.INSTANCES_FINISHED, Figure.PHASES_FINISHED)
+
+
+def range_counts(since: datetime, until: datetime, *, template_id: int | None = None) -> RangeCounts:
+    """The counts of [since, until): stored hours summed in the database, the rest counted live.
+
+    Live: the partial hours at both ends and any hour not counted yet, so the figures are exact whether
+    or not beat has run; the query count depends on the number of uncounted spans, never on the rows.
+    """
+    result = RangeCounts()
+    first, last = ceil_hour(since), floor_hour(until)
+    spans: list[tuple[datetime, datetime]] = []
+    if first >= last:
+        spans.append((since, until))
+    else:
+        counted = set(
+            CountedHour.objects.filter(hour__gte=first, hour__lt=last).values_list("hour", flat=True)
+        )
+        spans.append((since, first))
+        moment = first
+        while moment < last:
+            if moment not in counted:
+                _extend(spans, moment, moment + HOUR)
+            moment += HOUR
+        _extend(spans, last, until)
+        if counted:
+            _add_stored(result, first, last, template_id)
+    for start, end in spans:
+        if start < end:
+            for (hour, template, phase, figure, label), n in tallies_between(
+                start, end, template_id=template_id
+            ).items():
+                result.add(hour, template, phase, figure, label, n)
+    return result
+
+
+def _extend(spans: list[tuple[datetime, datetime]], start: datetime, end: datetime) -> None:
+    if spans and spans[-1][1] == start:
+        spans[-1] = (spans[-1][0], end)
+    else:
+        spans.append((start, end))
+
+
+def _add_stored(result: RangeCounts, first: datetime, last: datetime, template_id: int | None) -> None:
+    stored = HourlyCount.objects.filter(hour__gte=first, hour__lt=last).order_by()
+    if template_id:
+        stored = stored.filter(template_id=template_id)
+    for row in stored.values("template_id", "phase_id", "figure", "label").annotate(n=Sum("value")):
+        result.totals[(row["template_id"], row["phase_id"], row["figure"], row["label"])] += row["n"]
+    for row in (
+        stored.filter(figure__in=HOURLY_FIGURES).values("hour", "figure", "label").annotate(n=Sum("value"))
+    ):
+        result.hourly[(row["hour"].astimezone(UTC), row["figure"], row["label"])] += row["n"]
+
+
+# --- percentiles from buckets ---------------------------------------------------------------------------
+
+
+def quantile(buckets: Mapping[str, int], fraction: float) -> float:
+    """The `fraction` quantile of a histogram {bucket label: count}, interpolated within its bucket.
+
+    As Prometheus's histogram_quantile: linear between the bucket's lower and upper bound; a quantile that
+    falls in the +Inf bucket is the highest finite bound.
+    """
+    ordered = sorted((LABEL_INDEX[label], n) for label, n in buckets.items() if n)
+    total = sum(n for _, n in ordered)
+    if not total:
+        return 0.0
+    rank, below = fraction * total, 0
+    for index, n in ordered:
+        if below + n >= rank:
+            if index >= len(BOUNDS):
+                return BOUNDS[-1]
+            lower, upper = (BOUNDS[index - 1] if index else 0.0), BOUNDS[index]
+            return round(lower + (upper - lower) * (rank - below) / n, 3)
+        below += n
+    return BOUNDS[-1]
+
+
+def bucket_bounds(seconds: float) -> tuple[float, float]:
+    """The bounds (lower, upper] of the bucket a duration falls in (upper is inf past the last bound)."""
+    for index, bound in enumerate(BOUNDS):
+        if seconds <= bound:
+            return (BOUNDS[index - 1] if index else 0.0), bound
+    return BOUNDS[-1], float("inf")
+
+
+def merged(groups: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = defaultdict(int)
+    for group in groups:
+        for label, n in group.items():
+            total[label] += n
+    return dict(total)
