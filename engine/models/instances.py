@@ -281,6 +281,19 @@ class PhaseRun(AttemptRun):
             models.Index(
                 fields=["sla_status", "instance"], condition=~Q(sla_status=""), name="phase_sla_instance"
             ),
+            # the dashboard's and /metrics' open figures, read from the index alone: open human phases by
+            # SLA status, ready automated work by type and age (the instance for a template filter)
+            models.Index(
+                fields=["sla_status", "instance"],
+                condition=Q(state="active", phase_type="human"),
+                name="phase_open_human_sla",
+            ),
+            models.Index(
+                fields=["phase_type", "updated_at"],
+                condition=Q(state="ready"),
+                include=["instance"],
+                name="phase_ready_type",
+            ),
             # the SLA sweep settles finished phases whose status is still open: few rows among millions
             models.Index(
                 fields=["sla_status"],
