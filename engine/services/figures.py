@@ -40,7 +40,7 @@ def figures_recount(*, since: datetime, batch: int = BACKFILL_BATCH) -> Iterator
     now = timezone.now()
     hour, first = counting.floor_hour(now) - counting.HOUR, counting.floor_hour(since)
     while hour >= first:
-        hours = []
+        hours: list[datetime] = []
         while hour >= first and len(hours) < batch:
             counting.hour_count(hour, now=now)
             hours.append(hour)
