@@ -20,6 +20,7 @@ from engine.definition.plan import PhasePlan, Plan
 from engine.errors import NotFound
 from engine.inbox import INBOX_PAGE_SIZE, Inbox, InboxItem, inbox_get
 from engine.models import (
+    STANDING_PHASE_STATES,
     Comment,
     CompensationRun,
     DeadLetter,
@@ -214,6 +215,7 @@ class Progress:
     finished: int
     total: int
     older_history: int | None = None  # the id to page back from when older audit rows are not shown
+    phases: Window | None = None  # the page of the phase table that `rows` are
 
     @property
     def percent(self) -> int:
@@ -254,10 +256,12 @@ def _item_counts(instance: WorkflowInstance) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _rows(instance: WorkflowInstance, plan: Plan, runs: Mapping[str, PhaseRun], work: Work) -> list[PhaseRow]:
-    items = _item_counts(instance) if any(spec.type == "map" for spec in plan.phases.values()) else {}
+def _rows(
+    instance: WorkflowInstance, plan: Plan, runs: Mapping[str, PhaseRun], work: Work, phase_ids: list[str]
+) -> list[PhaseRow]:
+    items = _item_counts(instance) if any(plan.phases[p].type == "map" for p in phase_ids) else {}
     rows = []
-    for phase_id in plan.order:
+    for phase_id in phase_ids:
         run, spec = runs[phase_id], plan.phases[phase_id]
         counts = items.get(phase_id, {})
         rows.append(
@@ -274,15 +278,41 @@ def _rows(instance: WorkflowInstance, plan: Plan, runs: Mapping[str, PhaseRun], 
     return rows
 
 
-def instance_progress_get(*, user: Any, instance_id: Any, history_before: int | None = None) -> Progress:
-    """Everything the progress page shows, in a fixed number of queries."""
+PHASES_SHOWN = 100  # rows of an instance's phase table at once (its graph shows every phase)
+
+
+def phase_table_page(plan: Plan, runs: Mapping[str, PhaseRun], number: int | None) -> Window:
+    """Page `number` of the phase ids in plan order; by default the page where the instance stands (its
+    first open or failed phase), so a 500-phase instance opens on the phases that matter now."""
+    order, size = plan.order, PHASES_SHOWN
+    if number is None:
+        first = next((i for i, p in enumerate(order) if runs[p].state in STANDING_PHASE_STATES), 0)
+        number = first // size + 1
+    number = min(number, max(1, -(-len(order) // size)))
+    start = (number - 1) * size
+    return Window(
+        object_list=list(order[start : start + size]),
+        number=number,
+        size=size,
+        count=len(order),
+        capped=False,
+        has_next_rows=start + size < len(order),
+    )
+
+
+def instance_progress_get(
+    *, user: Any, instance_id: Any, history_before: int | None = None, phase_page: int | None = None
+) -> Progress:
+    """Everything the progress page shows, in a fixed number of queries; the rows (with what the user
+    may do) for one page of the phase table (`phase_table_page`)."""
     instance, plan = instance_for_user(user=user, instance_id=instance_id)
     runs = {
         run.phase_id: run
         for run in PhaseRun.objects.filter(instance=instance).select_related("assignee", "completed_by")
     }
     work = Work.of(user, instance, plan)
-    rows = _rows(instance, plan, runs, work)
+    phases = phase_table_page(plan, runs, phase_page)
+    rows = _rows(instance, plan, runs, work, phases.object_list)
     history, older = _history(
         Transition.objects.filter(instance=instance, item_run__isnull=True), history_before
     )
@@ -299,6 +329,7 @@ def instance_progress_get(*, user: Any, instance_id: Any, history_before: int | 
         finished=finished,
         total=len(runs),
         older_history=older,
+        phases=phases,
     )
 
 
@@ -426,6 +457,8 @@ __all__ = [
     "instance_visible_q",
     "instances_visible_to",
     "phase_detail_get",
+    "phase_table_page",
+    "PHASES_SHOWN",
     "published_template_exists",
     "startable_versions",
     "template_choices",

@@ -31,7 +31,14 @@ from engine.admin.common import html_table, pretty_json
 from engine.admin.lists import BigTableAdmin, as_uuid, exact_search, recent_values_filter
 from engine.admin.migrations import migrate_instances
 from engine.errors import FormInvalid, engine_error
-from engine.models import PhaseRun, PhaseState, Transition, WorkflowInstance, WorkflowTemplate
+from engine.models import (
+    STANDING_PHASE_STATES,
+    PhaseRun,
+    PhaseState,
+    Transition,
+    WorkflowInstance,
+    WorkflowTemplate,
+)
 from engine.services import overrides
 from engine.services.overrides import Preview, settle_preview
 
@@ -403,6 +410,7 @@ def _bulk_action(key: str, label: str) -> Any:
 
 PHASE_CHANGE = "admin:engine_phaserun_change"
 TRAIL_SHOWN = 100  # audit rows on an object's page; the transitions list has the rest
+PHASES_SHOWN = 100  # phase runs on an instance's page; the phase-run list has the rest
 
 
 def _trail_link(instance_id: Any, more: bool) -> str:
@@ -502,27 +510,54 @@ class WorkflowInstanceAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin)
 
     @admin.display(description="phases")
     def phases(self, obj: WorkflowInstance) -> str:
-        """Every phase run in one query (with its assignee), as a table linking to each run's page."""
-        runs = PhaseRun.objects.filter(instance=obj).select_related("assignee").order_by("position", "id")
+        """At most `PHASES_SHOWN` phase runs (the page of them where the instance stands), as a table
+        linking to each run's page; the phase-run list, searched by the instance's id, has them all."""
+        runs = list(
+            PhaseRun.objects.filter(instance=obj)
+            .order_by("position", "id")
+            .values_list(
+                "pk",
+                "phase_id",
+                "phase_type",
+                "state",
+                "attempt",
+                "assignee__username",
+                "due_at",
+                "sla_status",
+                "next_run_at",
+            )
+        )
+        first = next((i for i, run in enumerate(runs) if run[3] in STANDING_PHASE_STATES), 0)
+        start = first - first % PHASES_SHOWN
+        shown = runs[start : start + PHASES_SHOWN]
+        # One reverse() for the page, not one per row.
+        change = reverse(PHASE_CHANGE, args=[0]).removesuffix("0/change/")
         headers = ["phase", "type", "state", "attempt", "assignee", "due", "SLA", "next run"]
         cells = [
             [
-                format_html(
-                    '<a href="{}">{}</a>',
-                    reverse("admin:engine_phaserun_change", args=[run.pk]),
-                    run.phase_id,
-                ),
-                run.phase_type,
-                run.state,
-                run.attempt,
-                run.assignee.get_username() if run.assignee else "—",
-                run.due_at.strftime("%Y-%m-%d %H:%M") if run.due_at else "—",
-                run.sla_status or "—",
-                run.next_run_at.strftime("%Y-%m-%d %H:%M:%S") if run.next_run_at else "—",
+                format_html('<a href="{}{}/change/">{}</a>', change, pk, phase_id),
+                phase_type,
+                state,
+                attempt,
+                assignee or "—",
+                due_at.strftime("%Y-%m-%d %H:%M") if due_at else "—",
+                sla_status or "—",
+                next_run_at.strftime("%Y-%m-%d %H:%M:%S") if next_run_at else "—",
             ]
-            for run in runs
+            for pk, phase_id, phase_type, state, attempt, assignee, due_at, sla_status, next_run_at in shown
         ]
-        return html_table(headers, cells)
+        if len(shown) == len(runs):
+            return html_table(headers, cells)
+        url = reverse("admin:engine_phaserun_changelist") + f"?q={obj.pk}"
+        return format_html(
+            '{}<p>phases {}–{} of {} shown (where the instance stands); <a href="{}">all its phase runs</a>'
+            "</p>",
+            html_table(headers, cells),
+            start + 1,
+            start + len(shown),
+            len(runs),
+            url,
+        )
 
     @admin.display(description="roles given on this instance")
     def role_assignments(self, obj: WorkflowInstance) -> str:

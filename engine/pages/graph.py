@@ -1,8 +1,11 @@
 """What the progress page's graph shows: a box per phase with its state, an arrow per dependency.
 
-Where the boxes go is decided in the browser by `static/js/graph-layout.js`, the module the designer
-uses too, so that a workflow looks the same on both: boxes placed by hand in the designer (the phase's
-`ui: {x, y}`) stay there, the rest get the same layered layout.
+The server hands the browser one JSON document (`Graph.payload`, through `json_script`) and
+`static/js/progress-graph.js` draws the boxes and arrows from it, placed by `static/js/graph-layout.js`,
+the module the designer uses too, so that a workflow looks the same on both: boxes placed by hand in the
+designer (the phase's `ui: {x, y}`) stay there, the rest get the same layered layout. A 500-phase
+instance costs the server one list per box instead of a rendered SVG group per box; the phase table
+below the graph says the same in words.
 """
 
 from __future__ import annotations
@@ -14,18 +17,23 @@ from typing import Any
 from engine.definition.plan import Plan
 from engine.models import DONE_PHASE_STATES, PhaseRun, PhaseState
 
+# The order of a box's fields in the payload (progress-graph.js reads them by position).
+NODE_FIELDS = ("id", "name", "type", "state", "sla", "assignee", "ui")
+
 
 @dataclass(frozen=True)
 class Graph:
     nodes: list[dict[str, Any]]
     edges: list[dict[str, Any]]
 
-    @property
-    def layout_input(self) -> dict[str, Any]:
-        """The part the layout needs, for `json_script`: box ids with their stored hints, and arrows."""
+    def payload(self, phases_url: str) -> dict[str, Any]:
+        """What the browser draws, for `json_script`: boxes as lists of `NODE_FIELDS`, arrows as
+        [from, to, done], and the phase pages' address up to the phase id (`…/phases/`)."""
         return {
-            "nodes": [[node["id"], node["ui"]] for node in self.nodes],
-            "edges": [[edge["from"], edge["to"]] for edge in self.edges],
+            "fields": NODE_FIELDS,
+            "nodes": [[node[name] for name in NODE_FIELDS] for node in self.nodes],
+            "edges": [[edge["from"], edge["to"], edge["done"]] for edge in self.edges],
+            "phases_url": phases_url,
         }
 
 

@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from engine.admin import instances as admin_instances
 from engine.models import DeadLetter, PhaseRun, RoleAssignment
 from tests.integration.test_pages_queries import busy_instances, wide_instance
 from tests.support.human import dt_testing, fast_passwords, people  # noqa: F401
@@ -154,3 +155,16 @@ def test_admin_instance_page_shows_the_newest_audit_rows_and_links_the_rest(clie
     assert f"{reverse('admin:engine_transition_changelist')}?q={large.pk}" in page
     listed = client.get(reverse("admin:engine_transition_changelist") + f"?q={large.pk}").content.decode()
     assert str(large.pk) in listed
+
+
+def test_admin_instance_page_shows_a_page_of_phases_and_links_them_all(client, people, monkeypatch):
+    monkeypatch.setattr(admin_instances, "PHASES_SHOWN", 10)
+    client.force_login(people["admin"])
+    small, large = wide_instance(4, people), wide_instance(30, people)
+    url = reverse("admin:engine_workflowinstance_change", args=[large.pk])
+    page = client.get(url).content.decode()
+    assert "phases 1–10 of 30 shown" in page
+    assert f"{reverse('admin:engine_phaserun_changelist')}?q={large.pk}" in page
+    assert ">p8</a>" in page and ">p9</a>" not in page  # first, p0 … p8
+    small_url = reverse("admin:engine_workflowinstance_change", args=[small.pk])
+    assert count(client, url) == count(client, small_url)

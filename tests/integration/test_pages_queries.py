@@ -4,11 +4,15 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from engine import selectors
 from engine.models import Comment, PhaseRun, RoleAssignment
 from engine.runtime import human
 from tests.support.human import (  # noqa: F401  (fixtures)
@@ -135,3 +139,28 @@ def test_inbox_queries_do_not_grow_with_phases(client, people):
     wide_instance(30, people)
     many = count(client, reverse("pages:inbox"))
     assert few == many <= MAX_QUERIES
+
+
+def test_progress_page_pages_its_phase_table_and_draws_every_phase(client, people, monkeypatch):
+    monkeypatch.setattr(selectors, "PHASES_SHOWN", 10)
+    client.force_login(people["tester"])
+    instance = wide_instance(30, people)
+    url = reverse("pages:workflow_detail", args=[instance.pk])
+    first = client.get(url).content.decode()
+    assert first.count('<tr class="phase-row') == 10
+    assert "Phases 1–10 of 30" in first and "phases=2" in first
+    graph = json.loads(re.search(r'<script id="pg-graph" type="application/json">(.*?)</script>', first)[1])
+    assert len(graph["nodes"]) == 30 and len(graph["edges"]) == 2 * 28
+    last = client.get(url + "?phases=3").content.decode()
+    assert 'data-phase="last"' in last and 'data-phase="last"' not in first
+    assert count(client, url + "?phases=3") == count(client, url) <= MAX_QUERIES
+
+
+def test_progress_page_opens_its_phase_table_where_the_instance_stands(client, people, monkeypatch):
+    monkeypatch.setattr(selectors, "PHASES_SHOWN", 10)
+    client.force_login(people["tester"])
+    instance = wide_instance(30, people)
+    done = [f"p{i}" for i in range(16)]  # the first open phase is p16, the 18th row
+    PhaseRun.objects.filter(instance=instance, phase_id__in=done).update(state="completed")
+    page = client.get(reverse("pages:workflow_detail", args=[instance.pk])).content.decode()
+    assert "Phases 11–20 of 30" in page and 'data-phase="p16"' in page

@@ -173,7 +173,9 @@ def test_the_graph_has_a_box_per_phase_and_an_arrow_per_dependency_with_the_desi
     assert [node["id"] for node in graph.nodes] == [phase["id"] for phase in definition["phases"]]
     assert graph.nodes[0]["ui"] == {"x": 300, "y": 40} and graph.nodes[1]["ui"] is None
     assert len(graph.edges) == sum(len(plan.predecessors[p]) for p in plan.order) == 7
-    assert graph.layout_input["edges"][0] == [graph.edges[0]["from"], graph.edges[0]["to"]]
+    payload = graph.payload("/workflows/x/phases/")
+    assert payload["nodes"][0][payload["fields"].index("ui")] == {"x": 300, "y": 40}
+    assert payload["edges"][0] == [graph.edges[0]["from"], graph.edges[0]["to"], False]
 
 
 def test_progress_page_says_why_a_suspended_instance_waits(client, dt_testing, people):

@@ -119,8 +119,12 @@ def _list_row(instance: Any) -> dict[str, Any]:
 @engine_errors
 def workflow_detail(request: HttpRequest, instance_id: Any) -> HttpResponse:
     now = timezone.now()
+    phase_page = request.GET.get("phases")
     progress = selectors.instance_progress_get(
-        user=request.user, instance_id=instance_id, history_before=_history_before(request)
+        user=request.user,
+        instance_id=instance_id,
+        history_before=_history_before(request),
+        phase_page=page_number(phase_page) if phase_page else None,
     )
     for row in progress.rows:
         row.why = waiting_reason(
@@ -128,16 +132,18 @@ def workflow_detail(request: HttpRequest, instance_id: Any) -> HttpResponse:
         )
     annotate_changes(progress.history)
     graph = graph_of(progress.plan, progress.runs, ui=ui_hints(progress.instance.version.definition))
-    # One reverse() for the instance, not one per phase and graph node: a 500-phase page has 1,000 links.
+    # One reverse() for the instance, not one per phase: the rows and the graph's boxes add the phase id.
     phases_url = phase_url(instance_id, "-").removesuffix("-/")
     for row in progress.rows:
         row.url = f"{phases_url}{quote(row.run.phase_id)}/"
-    for node in graph.nodes:
-        node["url"] = f"{phases_url}{quote(node['id'])}/"
+    query = request.GET.copy()
+    query.pop("phases", None)
     context = {
         "progress": progress,
         "summary": progress_summary(progress.counts, progress.total),
-        "graph": graph,
+        "graph_payload": graph.payload(phases_url),
+        "phases": progress.phases,
+        "phases_query": query.urlencode(),
         "instance": progress.instance,
         "plan": progress.plan,
         "comment_form": CommentForm(),
