@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.definition.plan import Plan
-from engine.models import DONE_PHASE_STATES, PhaseRun, PhaseState
+from engine.models import DONE_PHASE_STATES, PhaseState
+from engine.selectors import PhaseGlance
 
 # The order of a box's fields in the payload (progress-graph.js reads them by position).
 NODE_FIELDS = ("id", "name", "type", "state", "sla", "assignee", "ui")
@@ -47,7 +48,7 @@ def ui_hints(definition: Any) -> dict[str, Any]:
     return hints
 
 
-def graph_of(plan: Plan, runs: Mapping[str, PhaseRun], *, ui: Mapping[str, Any]) -> Graph:
+def graph_of(plan: Plan, runs: Mapping[str, PhaseGlance], *, ui: Mapping[str, Any]) -> Graph:
     """Boxes in document order (the designer's order) and arrows along `depends_on`."""
     ordered = sorted(plan.order, key=lambda phase_id: plan.phases[phase_id].position)
     nodes = []
@@ -60,7 +61,7 @@ def graph_of(plan: Plan, runs: Mapping[str, PhaseRun], *, ui: Mapping[str, Any])
                 "type": spec.type,
                 "state": run.state if run else PhaseState.PENDING,
                 "sla": run.sla_status if run else "",
-                "assignee": run.assignee.get_username() if run and run.assignee else "",
+                "assignee": run.assignee if run else "",
                 "ui": ui.get(phase_id),
             }
         )

@@ -8,7 +8,7 @@ from datetime import datetime
 from engine.definition.plan import Plan
 from engine.models import InstanceState, PhaseRun, PhaseState, WorkflowInstance
 from engine.models.states import FINISHED_INSTANCE_STATES, FINISHED_PHASE_STATES
-from engine.selectors import phase_is_settled
+from engine.selectors import PhaseGlance, phase_is_settled
 
 
 def _names(plan: Plan, phase_ids: Iterable[str]) -> str:
@@ -23,7 +23,7 @@ def waiting_reason(
     instance: WorkflowInstance,
     plan: Plan,
     run: PhaseRun,
-    runs: Mapping[str, PhaseRun],
+    runs: Mapping[str, PhaseGlance],
     now: datetime,
     *,
     items: Mapping[str, int] | None = None,
