@@ -663,7 +663,10 @@ class PhaseRunAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin):
         form = override.form(data, initial=self._initial(override, obj))
         if isinstance(form, SettleForm):
             action = "skip" if isinstance(form, SkipForm) else "force_complete"
-            form.preview = settle_preview(instance_id=obj.instance_id, phase_id=obj.phase_id, action=action)
+            outcome = (data or {}).get("outcome") or None  # the preview follows the outcome chosen
+            form.preview = settle_preview(
+                instance_id=obj.instance_id, phase_id=obj.phase_id, action=action, outcome=outcome
+            )
             if not form.preview.has_consequences:
                 del form.fields["confirm"]
         if isinstance(form, ForceCompleteForm):

@@ -1,7 +1,9 @@
 """What an override will do before it is done: the phases a skip or a force-complete also settles.
 
 A skip propagates: a phase whose dependencies are all skipped is skipped too, and an instance whose phases
-are all settled completes. The preview runs the scheduler (a pure function) on the states as they would
+are all settled completes. A force-complete records an outcome (a human phase's first one unless chosen),
+and an outcome the phase's `on_outcome` routes back reopens earlier phases, as a person's submit would.
+The preview runs the scheduler (a pure function) on the states as they would
 be, so it says exactly what the engine will then do, without changing anything.
 """
 
@@ -25,11 +27,14 @@ class Preview:
     will_start: tuple[str, ...] = ()  # phases that become ready
     instance_completes: bool = False
     names: dict[str, str] = field(default_factory=dict)
+    outcome: str = ""  # the outcome a force-complete records ("" for other phase types)
+    reopened: tuple[str, ...] = ()  # phases the outcome sends back: reset to run again
+    other_outcomes: dict[str, str] = field(default_factory=dict)  # outcome -> the phase it would reopen
 
     @property
     def has_consequences(self) -> bool:
         """Whether it settles more than the phase itself: worth a confirmation."""
-        return bool(self.also_skipped) or self.instance_completes
+        return bool(self.also_skipped) or self.instance_completes or bool(self.reopened)
 
     def label(self, phase_id: str) -> str:
         name = self.names.get(phase_id, "")
@@ -42,10 +47,12 @@ class Preview:
             "also_skipped": list(self.also_skipped),
             "will_start": list(self.will_start),
             "instance_completes": self.instance_completes,
+            "outcome": self.outcome,
+            "reopened": list(self.reopened),
         }
 
 
-def settle_preview(*, instance_id: Any, phase_id: str, action: str) -> Preview:
+def settle_preview(*, instance_id: Any, phase_id: str, action: str, outcome: str | None = None) -> Preview:
     instance = WorkflowInstance.objects.select_related("version").filter(pk=instance_id).first()
     if instance is None:
         raise NotFound(f"no instance {instance_id}")
@@ -53,10 +60,20 @@ def settle_preview(*, instance_id: Any, phase_id: str, action: str) -> Preview:
     if phase_id not in plan.phases:
         raise NotFound(f"instance {instance_id} has no phase {phase_id!r}")
     snapshots = dict(RunBook(instance).snapshots())
+    spec = plan.phases[phase_id]
+    chosen = ""
+    reopened: tuple[str, ...] = ()
     if action == "skip":
         snapshots[phase_id] = scheduler.PhaseSnapshot(scheduler.SKIPPED)
     else:  # a forced choice chooses nothing: its targets are skipped
         snapshots[phase_id] = scheduler.PhaseSnapshot(scheduler.COMPLETED, output={"chosen": []})
+        if spec.type == "human":
+            chosen = outcome or spec.outcomes[0]
+        target = spec.reopen_on.get(chosen) if chosen else None
+        if target:  # as operations.reopen_phases: the target and whatever after it had started
+            states = {pid: snapshot.state for pid, snapshot in snapshots.items()}
+            reopened = scheduler.reopen_set(plan, target, states)
+            snapshots.update({pid: scheduler.PhaseSnapshot(scheduler.PENDING) for pid in reopened})
     decision = scheduler.next_decision(plan, snapshots)
     return Preview(
         phase_id=phase_id,
@@ -64,5 +81,8 @@ def settle_preview(*, instance_id: Any, phase_id: str, action: str) -> Preview:
         also_skipped=decision.skipped,
         will_start=decision.ready,
         instance_completes=decision.finished and not decision.ready,
-        names={pid: spec.name for pid, spec in plan.phases.items()},
+        names={pid: phase.name for pid, phase in plan.phases.items()},
+        outcome=chosen,
+        reopened=reopened,
+        other_outcomes={o: t for o, t in spec.reopen_on.items() if o != chosen} if action != "skip" else {},
     )

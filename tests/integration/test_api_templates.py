@@ -172,6 +172,29 @@ def test_publish_a_draft(designer):
     assert response.json()["published_by"]
 
 
+def test_publish_warns_of_a_role_nobody_holds_as_the_designer_does(designer):
+    from engine.roles import unheld_roles
+
+    designer.post("/api/templates/", document(), format="json")
+    body = designer.post("/api/templates/review/versions/1/publish/").json()
+    assert body["state"] == "published"
+    assert body["warnings"] == unheld_roles(document())
+    [warning] = body["warnings"]
+    assert (warning["code"], warning["path"]) == ("role_without_members", "/phases/0/roles")
+    assert "Nobody holds the role 'reviewer'" in warning["message"]
+
+
+def test_publish_has_no_warning_when_the_role_has_a_member(designer):
+    from django.contrib.auth.models import Group
+
+    from tests.factories import UserFactory
+
+    Group.objects.create(name="reviewer").user_set.add(UserFactory())
+    designer.post("/api/templates/", document(), format="json")
+    body = designer.post("/api/templates/review/versions/1/publish/").json()
+    assert body["state"] == "published" and body["warnings"] == []
+
+
 def test_publishing_a_published_version_is_409(designer):
     template_load(document=document(), publish=True)
     response = designer.post("/api/templates/review/versions/1/publish/")

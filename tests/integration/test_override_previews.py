@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from engine.runtime import human
 from engine.runtime.previews import settle_preview
+from engine.services import overrides
 from tests.support.human import (  # noqa: F401  (fixtures)
     PLAN_URL,
     dt_testing,
@@ -49,6 +50,53 @@ def test_preview_of_force_complete_says_what_starts(dt_testing):
     preview = settle_preview(instance_id=instance.pk, phase_id="planning", action="force_complete")
     assert preview.also_skipped == () and preview.will_start == ("scoping",)
     assert not preview.has_consequences
+
+
+def scoping_open(people):
+    instance = start()
+    human.phase_complete(
+        instance_id=instance.pk, phase_id="planning", user=people["tester"], data={"plan_url": PLAN_URL}
+    )
+    assert states(instance)["scoping"] == "active"
+    return instance
+
+
+def test_preview_of_force_complete_with_an_outcome_that_sends_work_back(dt_testing, people):
+    instance = scoping_open(people)
+    preview = settle_preview(
+        instance_id=instance.pk, phase_id="scoping", action="force_complete", outcome="rework"
+    )
+    assert (preview.outcome, preview.reopened) == ("rework", ("planning", "scoping"))
+    assert preview.will_start == ("planning",) and preview.also_skipped == ()
+    assert preview.has_consequences and not preview.instance_completes
+    assert states(instance)["planning"] == "completed"  # a preview changes nothing
+    overrides.phase_force_complete(
+        instance_id=instance.pk, phase_id="scoping", user=people["admin"], reason="redo", outcome="rework"
+    )
+    after = states(instance)
+    assert (after["planning"], after["scoping"]) == ("active", "pending")  # what the preview said
+
+
+def test_preview_of_force_complete_with_the_default_outcome_names_the_others(dt_testing, people):
+    instance = scoping_open(people)
+    preview = settle_preview(instance_id=instance.pk, phase_id="scoping", action="force_complete")
+    assert (preview.outcome, preview.reopened) == ("approved", ())
+    assert preview.other_outcomes == {"rework": "planning"}
+    assert preview.will_start == ("sample_selection", "data_provider_id")
+
+
+def test_the_force_complete_page_asks_to_confirm_an_outcome_that_reopens(admin_client, dt_testing, people):
+    instance = scoping_open(people)
+    url = override_url("phaserun", run_of(instance, "scoping").pk, "force_complete")
+    assert 'data-testid="other-outcome"' in admin_client.get(url).content.decode()
+    refused = admin_client.post(url, {"reason": "redo", "outcome": "rework", "data": ""})
+    assert refused.status_code == 400
+    page = refused.content.decode()
+    assert 'data-testid="reopened"' in page and "Tick this to confirm" in page
+    assert states(instance)["scoping"] == "active"
+    done = admin_client.post(url, {"reason": "redo", "outcome": "rework", "data": "", "confirm": "on"})
+    assert done.status_code == 302
+    assert states(instance)["planning"] == "active"
 
 
 def test_the_skip_page_shows_the_preview_and_needs_a_confirmation(admin_client, dt_testing):

@@ -47,6 +47,7 @@ ALLOWED = {
     ("designer", "engine.activities"): "the activity picker lists the registered activities",
     ("engine.admin", "engine.roles"): "reads: who holds which role of a template",
     ("designer", "engine.roles"): "reads: which roles of a document nobody holds yet",
+    ("engine.api", "engine.roles"): "reads: the publish answer warns of roles nobody holds yet",
     ("engine.management", "engine.activities"): "validate_template checks activity names without a database",
     ("engine.api", "engine.paging"): "pagination helpers, no engine state",
     ("engine.api", "engine.lockout"): "the sign-in lockout message, no engine state",

@@ -29,6 +29,7 @@ from engine.api.views.base import (
 )
 from engine.errors import PermissionDenied
 from engine.models import TemplateVersion
+from engine.roles import unheld_roles
 from engine.services import templates as services
 
 DOCUMENT = OpenApiTypes.OBJECT
@@ -180,14 +181,39 @@ class VersionTransitionView(ApiView):
         data = validated(VersionReasonSerializer, request.data)
         version = selectors.version_get(key=key, number=number)
         version = type(self).service(version_id=version.pk, user=request.user, reason=data["reason"])
-        return Response(VersionDetailSerializer(version).data)
+        return Response(self.answer(version))
+
+    def answer(self, version: TemplateVersion) -> dict[str, Any]:
+        return dict(VersionDetailSerializer(version).data)
+
+
+class PublishedVersionSerializer(VersionDetailSerializer):
+    warnings = ProblemSerializer(
+        many=True,
+        read_only=True,
+        help_text="what publishing allows but people will meet: roles of human phases nobody holds",
+    )
+
+    class Meta:
+        ref_name = "PublishedVersion"
 
 
 class VersionPublishView(VersionTransitionView):
-    """Publish a draft: validated again, then frozen; new instances start on it."""
+    """Publish a draft: validated again, then frozen; new instances start on it. The answer warns, as the
+    designer and the admin do, of roles of human phases that nobody holds yet."""
 
     permission_classes = [IsAuthenticated, CanPublishVersion]
     service = services.template_version_publish
+
+    @extend_schema(
+        request=VersionReasonSerializer,
+        responses={200: PublishedVersionSerializer, **errors(400, 403, 404, 409)},
+    )
+    def post(self, request: Request, key: str, number: int) -> Response:
+        return super().post(request, key, number)
+
+    def answer(self, version: TemplateVersion) -> dict[str, Any]:
+        return {**super().answer(version), "warnings": unheld_roles(version.definition)}
 
 
 class VersionRetireView(VersionTransitionView):
