@@ -85,11 +85,17 @@ PATTERN_WORDS = {
 DURATION_WORDS = "an ISO 8601 duration such as PT30M, PT2H, P1D or P1DT12H"
 
 
-def field_name(error: ValidationError) -> str:
+def error_words(error: ValidationError, *, whole: str) -> str:
+    """The designer's wording of any JSON Schema error (instance params, an attempt's input, …): the most
+    specific reason, with the field's name; `whole` names the document itself (e.g. "params")."""
+    return _message(_most_specific(error), whole=whole)
+
+
+def field_name(error: ValidationError, whole: str = "the template") -> str:
     """The field an error is about, as a person names it: `id`, `phases[2]`, `the template`."""
     path = list(error.absolute_path)
     if not path:
-        return "the template"
+        return whole
     last = path[-1]
     if isinstance(last, int):
         parent = next((str(part) for part in reversed(path[:-1]) if isinstance(part, str)), "item")
@@ -102,9 +108,9 @@ def _shown(value: object) -> str:
     return text if len(text) <= 60 else text[:59] + "…"
 
 
-def _message(error: ValidationError) -> str:
+def _message(error: ValidationError, whole: str = "the template") -> str:
     """The error in words, with the field's name: never JSON Schema's own phrasing of the rule."""
-    field, rule, value = field_name(error), error.validator, error.validator_value
+    field, rule, value = field_name(error, whole), error.validator, error.validator_value
     if rule == "type":
         wanted = " or ".join(value) if isinstance(value, list) else str(value)
         got = _json_type(error.instance)

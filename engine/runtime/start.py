@@ -10,6 +10,7 @@ from django.db.models.functions import Now
 from jsonschema import Draft202012Validator
 
 from engine.definition.limits import params_size_problems
+from engine.definition.schema_check import error_words
 from engine.errors import Conflict, NotFound, ParamsInvalid, TransitionRejected
 from engine.models import (
     InstanceState,
@@ -32,8 +33,9 @@ from engine.runtime.plans import plan_for
 from engine.runtime.runbook import RunBook
 
 
-def params_problems(schema: Any, params: Any) -> list[dict[str, str]]:
-    """Every way `params` breaks the template's `params` schema (or the size limits), with JSON pointers."""
+def params_problems(schema: Any, params: Any, *, whole: str = "params") -> list[dict[str, str]]:
+    """Every way `params` breaks the template's `params` schema (or the size limits), with JSON pointers,
+    in the designer's words (`whole` names the document in an error about all of it)."""
     too_big = params_size_problems(params)
     if too_big:  # before the schema: its validator and every expression read the whole of it
         return too_big
@@ -43,7 +45,7 @@ def params_problems(schema: Any, params: Any) -> list[dict[str, str]]:
     problems = []
     for error in sorted(validator.iter_errors(params), key=lambda e: list(map(str, e.absolute_path))):
         path = "".join(f"/{part}" for part in error.absolute_path)
-        problems.append({"path": path, "message": error.message})
+        problems.append({"path": path, "message": error_words(error, whole=whole)})
     return problems
 
 

@@ -89,7 +89,7 @@ def input_schema(letter: DeadLetter) -> dict[str, Any] | None:
 def input_problems(schema: Any, value: Any) -> list[dict[str, str]]:
     if not isinstance(value, dict):
         return [{"path": "", "message": "the input must be a JSON object"}]
-    return params_problems(schema, value) if schema else []
+    return params_problems(schema, value, whole="the input") if schema else []
 
 
 def _as_field_errors(field: str, problems: list[dict[str, str]]) -> dict[str, list[str]]:

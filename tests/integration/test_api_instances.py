@@ -121,7 +121,9 @@ def test_start_with_invalid_params_is_400_with_pointers(templates):
     assert response.status_code == 400
     body = response.json()
     assert body["code"] == "params_invalid"
-    assert body["extra"]["errors"][0]["path"] == "/report_id"
+    assert body["extra"]["errors"] == [
+        {"path": "/report_id", "message": "report_id must be an integer, not a string"}
+    ]  # the designer's words, with the JSON pointer
 
 
 def test_start_of_an_unknown_template_or_version_is_404(templates):

@@ -90,9 +90,13 @@ def test_params_are_validated_against_the_params_schema():
     )
     with pytest.raises(ParamsInvalid) as caught:
         start_instance("typed", {"week": 7})
-    assert caught.value.extra["errors"] == [{"path": "/week", "message": "7 is not of type 'string'"}]
-    with pytest.raises(ParamsInvalid):
+    # the designer's wording, the JSON pointer kept
+    assert caught.value.extra["errors"] == [
+        {"path": "/week", "message": "week must be a string, not an integer"}
+    ]
+    with pytest.raises(ParamsInvalid) as caught:
         start_instance("typed", {})
+    assert caught.value.extra["errors"] == [{"path": "", "message": "the field week is required"}]
 
 
 def test_unknown_template_is_not_found():
