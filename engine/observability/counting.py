@@ -161,19 +161,47 @@ def _bucket() -> Case:
 
 def hour_count(hour: datetime, *, now: datetime) -> int:
     """Count one closed hour again, replacing what was stored for it; returns the number of counts."""
-    hour = floor_hour(hour)
-    if hour + HOUR > now:
-        raise ValueError(f"the hour {hour:%Y-%m-%d %H}h is not closed yet")
+    return span_count(hour, hour + HOUR, now=now)
+
+
+def span_count(start: datetime, end: datetime, *, now: datetime) -> int:
+    """Count the closed hours of [start, end) again in one transaction, replacing what was stored for them
+    (the raw rows are read once for the whole span); returns the number of counts written."""
+    start, end = floor_hour(start), floor_hour(end)
+    if end > floor_hour(now):
+        raise ValueError(f"the hour {floor_hour(now):%Y-%m-%d %H}h is not closed yet")
+    hours = [start + k * HOUR for k in range(int((end - start) / HOUR))]
     with transaction.atomic():
-        # The marker row is locked first: two recounts of one hour run one after the other.
-        CountedHour.objects.update_or_create(hour=hour, defaults={"counted_at": now})
-        counts = tallies_between(hour, hour + HOUR)
-        HourlyCount.objects.filter(hour=hour).delete()
+        # The marker rows are written (and so locked) first: two recounts of an hour run one after the other.
+        CountedHour.objects.bulk_create(
+            [CountedHour(hour=hour, counted_at=now) for hour in hours],
+            update_conflicts=True,
+            unique_fields=["hour"],
+            update_fields=["counted_at"],
+        )
+        counts = tallies_between(start, end)
+        HourlyCount.objects.filter(hour__gte=start, hour__lt=end).delete()
         HourlyCount.objects.bulk_create(
-            HourlyCount(hour=hour, template_id=template, phase_id=phase, figure=figure, label=label, value=n)
-            for (_, template, phase, figure, label), n in counts.items()
+            (
+                HourlyCount(
+                    hour=hour, template_id=template, phase_id=phase, figure=figure, label=label, value=n
+                )
+                for (hour, template, phase, figure, label), n in counts.items()
+            ),
+            batch_size=2000,
         )
     return len(counts)
+
+
+def spans(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
+    """Hours as the fewest [start, end) spans of consecutive hours, newest first."""
+    found: list[tuple[datetime, datetime]] = []
+    for hour in sorted(set(hours), reverse=True):
+        if found and found[-1][0] == hour + HOUR:
+            found[-1] = (hour, found[-1][1])
+        else:
+            found.append((hour, hour + HOUR))
+    return found
 
 
 def hours_uncounted(*, now: datetime, limit: int, since: datetime | None = None) -> list[datetime]:
@@ -201,8 +229,8 @@ def hours_count(*, now: datetime, backfill: int = BACKFILL_BATCH) -> int:
     """Beat's run: recount the last closed hours, then count up to `backfill` never-counted older ones."""
     recent = [floor_hour(now) - k * HOUR for k in range(RECOUNT_HOURS, 0, -1)]
     older = [hour for hour in hours_uncounted(now=now, limit=backfill + RECOUNT_HOURS) if hour not in recent]
-    for hour in [*recent, *older[:backfill]]:
-        hour_count(hour, now=now)
+    for start, end in spans([*recent, *older[:backfill]]):
+        span_count(start, end, now=now)
     return len(recent) + len(older[:backfill])
 
 
@@ -306,11 +334,3 @@ def bucket_bounds(seconds: float) -> tuple[float, float]:
         if seconds <= bound:
             return (BOUNDS[index - 1] if index else 0.0), bound
     return BOUNDS[-1], float("inf")
-
-
-def merged(groups: Iterable[Mapping[str, int]]) -> dict[str, int]:
-    total: dict[str, int] = defaultdict(int)
-    for group in groups:
-        for label, n in group.items():
-            total[label] += n
-    return dict(total)

@@ -30,19 +30,17 @@ def figures_backfill(
         hours = counting.hours_uncounted(now=now, limit=batch, since=since)
         if not hours:
             return
-        for hour in hours:
-            counting.hour_count(hour, now=now)
+        for start, end in counting.spans(hours):
+            counting.span_count(start, end, now=now)
         yield hours
 
 
 def figures_recount(*, since: datetime, batch: int = BACKFILL_BATCH) -> Iterator[list[datetime]]:
     """Count every closed hour from `since` again (after a correction in the raw rows), newest first."""
     now = timezone.now()
-    hour, first = counting.floor_hour(now) - counting.HOUR, counting.floor_hour(since)
-    while hour >= first:
-        hours: list[datetime] = []
-        while hour >= first and len(hours) < batch:
-            counting.hour_count(hour, now=now)
-            hours.append(hour)
-            hour -= counting.HOUR
-        yield hours
+    end, first = counting.floor_hour(now), counting.floor_hour(since)
+    while end > first:
+        start = max(first, end - batch * counting.HOUR)
+        counting.span_count(start, end, now=now)
+        yield [start + k * counting.HOUR for k in range(int((end - start) / counting.HOUR))]
+        end = start

@@ -259,3 +259,25 @@ def test_quantile_interpolates_within_the_bucket() -> None:
     assert counting.quantile({counting.INF: 3}, 0.95) == counting.BOUNDS[-1]
     assert counting.bucket_bounds(30) == (22.0, 33.0)
     assert all(b / a <= 1.5 + 1e-9 for a, b in zip(counting.BOUNDS, counting.BOUNDS[1:], strict=False))
+
+
+def test_a_span_counted_at_once_stores_what_its_hours_counted_one_by_one() -> None:
+    busy_dataset()
+    end = counting.floor_hour(NOW)
+    start = end - 48 * counting.HOUR
+    counting.span_count(start, end, now=NOW)
+    at_once = stored()
+    HourlyCount.objects.all().delete()
+    for k in range(48):
+        counting.hour_count(start + k * counting.HOUR, now=NOW)
+    assert stored() == at_once and len(at_once) > 48
+    assert CountedHour.objects.count() == 48
+
+
+def test_spans_group_consecutive_hours_newest_first() -> None:
+    h = counting.floor_hour(NOW)
+    hour = counting.HOUR
+    assert counting.spans([h - hour, h - 2 * hour, h - 5 * hour]) == [
+        (h - 2 * hour, h),
+        (h - 5 * hour, h - 4 * hour),
+    ]
