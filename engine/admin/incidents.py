@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from engine import access
 from engine.admin.common import pretty_json
 from engine.admin.instances import Override, OverrideAdminMixin, ReasonForm, _bulk_action
+from engine.admin.lists import BigTableAdmin
 from engine.models import DeadLetter
 from engine.services import dead_letters as incidents
 
@@ -88,7 +89,7 @@ DEAD_LETTER_ACTIONS: dict[str, Override] = {
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(OverrideAdminMixin, admin.ModelAdmin):
+class DeadLetterAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "instance", "phase_id", "item_index", "category", "short_message", "state")
     list_filter = ("state", "category")
     search_fields = ("phase_id", "message", "instance__id")
@@ -128,11 +129,8 @@ class DeadLetterAdmin(OverrideAdminMixin, admin.ModelAdmin):
         return super().has_view_permission(request, obj) or self.has_override_permission(request)
 
     def get_queryset(self, request: HttpRequest) -> Any:
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("instance__template", "instance__version", "phase_run", "item_run")
-        )
+        # Not the instance's version: a row of the list would decode the template's whole document.
+        return super().get_queryset(request).select_related("instance__template", "phase_run", "item_run")
 
     def override_form(self, override: Override, obj: Any, data: Any = None) -> ReasonForm:
         initial: dict[str, Any] = {}
