@@ -2,7 +2,8 @@
 
 A page is the database's slice of an ordered queryset (one query, one row more than the page to know
 whether another follows). The total is counted only up to `COUNT_CAP` rows: past it, a page says
-"10,000+" instead of paying a `COUNT(*)` over millions of rows.
+"10,000+" instead of paying a `COUNT(*)` over millions of rows. A deep page reads its ids first
+(`sliced`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,19 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 
 COUNT_CAP = 10_000
+DEEP_OFFSET = 1_000  # from this many rows in, a page reads its ids first
+
+
+def sliced(queryset: QuerySet[Any], start: int, stop: int) -> list[Any]:
+    """Rows `start` to `stop` of an ordered queryset. Deep in a big table, the ids first (a walk along
+    the ordering's index past the offset), then only those rows with their joins: with OFFSET alone the
+    database builds every skipped row, joins included, and throws it away (page 500 of the instances:
+    45 ms against 8 ms)."""
+    if start < DEEP_OFFSET:
+        return list(queryset[start:stop])
+    ids = list(queryset.values_list("pk", flat=True)[start:stop])
+    by_id = {row.pk: row for row in queryset.filter(pk__in=ids).order_by()}
+    return [by_id[pk] for pk in ids if pk in by_id]
 
 
 def capped_count(queryset: QuerySet[Any], cap: int = COUNT_CAP) -> tuple[int, bool]:
@@ -80,7 +94,7 @@ def window(queryset: QuerySet[Any], number: int, size: int, *, cap: int = COUNT_
     if not capped:
         number = min(number, max(1, -(-count // size)))
     offset = (number - 1) * size
-    rows = list(queryset[offset : offset + size + 1])
+    rows = sliced(queryset, offset, offset + size + 1)
     return Window(
         object_list=rows[:size],
         number=number,
@@ -113,6 +127,16 @@ class EstimatedCountPaginator(Paginator):
     For the admin's changelists of tables with millions of rows: the exact count of a million rows is a
     scan of a million rows on every page view; an estimate says the same to a person paging through them.
     """
+
+    def page(self, number: Any) -> Any:
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        rows = self.object_list
+        page = sliced(rows, bottom, top) if isinstance(rows, QuerySet) else rows[bottom:top]
+        return self._get_page(page, number, self)
 
     @cached_property
     def count(self) -> int:

@@ -8,11 +8,14 @@ per-instance role assignments, the API lists and the admin's changelists and ins
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from engine import paging
 from engine.admin import instances as admin_instances
 from engine.models import DeadLetter, PhaseRun, RoleAssignment
 from tests.integration.test_pages_queries import busy_instances, wide_instance
@@ -168,3 +171,28 @@ def test_admin_instance_page_shows_a_page_of_phases_and_links_them_all(client, p
     assert ">p8</a>" in page and ">p9</a>" not in page  # first, p0 … p8
     small_url = reverse("admin:engine_workflowinstance_change", args=[small.pk])
     assert count(client, url) == count(client, small_url)
+
+
+def test_deep_pages_read_their_ids_first_in_the_same_order(client, dt_testing, people, monkeypatch):
+    client.force_login(people["admin"])
+    busy_instances(12, people)
+    api = reverse("api:instance-list") + "?page_size=5&page="
+    admin_list = reverse("admin:engine_phaserun_changelist") + "?p="
+
+    def listed() -> tuple[list, list, list]:
+        ids = [row["id"] for n in (1, 2, 3) for row in client.get(api + str(n)).json()["results"]]
+        workflows = client.get(reverse("pages:workflow_list") + "?page=1").content.decode()
+        phases = client.get(admin_list + "1").content.decode()
+        return (
+            ids,
+            re.findall(r'data-instance="([^"]+)"', workflows),
+            re.findall(r"/admin/engine/phaserun/(\d+)/change/", phases),
+        )
+
+    shallow = listed()
+    monkeypatch.setattr(paging, "DEEP_OFFSET", 0)  # every page reads its ids first
+    assert listed() == shallow and len(shallow[0]) == 12 and len(shallow[2]) == 50
+    urls = [api + "2", reverse("pages:workflow_list") + "?page=1", admin_list + "1"]
+    few = [count(client, url) for url in urls]
+    busy_instances(10, people)
+    assert [count(client, url) for url in urls] == few
