@@ -31,6 +31,10 @@ class InboxItem:
     roles: list[tuple[str, str]]  # (key, name) of the phase's roles
     mine: bool
     why: str = ""  # the pages' sentence on what it waits for (engine.pages.waiting)
+    # the page's links, set by the page
+    phase_url: str = ""
+    claim_url: str = ""
+    workflow_url: str = ""
 
 
 @dataclass
@@ -61,8 +65,15 @@ def _plans(roles: set[str]) -> dict[int, Plan]:
     return {version.pk: plan_for(version) for version in versions}
 
 
-def _human_phases(plan: Plan, roles: set[str]) -> list[str]:
-    return [spec.id for spec in plan.phases.values() if spec.type == "human" and roles & set(spec.roles)]
+def _human_phases(plan: Plan, roles: set[str]) -> Q | None:
+    """The human phases of `plan` that `roles` may act on, as a filter; None when there are none."""
+    human = [spec for spec in plan.phases.values() if spec.type == "human"]
+    phase_ids = [spec.id for spec in human if roles & set(spec.roles)]
+    if not phase_ids:
+        return None
+    # Every human phase (the query asks for human phases already): no list of ids, which for a
+    # 500-phase template costs the planner more than running the query.
+    return Q() if len(phase_ids) == len(human) else Q(phase_id__in=phase_ids)
 
 
 def _page_of_ids(queryset: QuerySet[PhaseRun], number: int, size: int) -> Window:
@@ -108,14 +119,14 @@ def inbox_get(
 
     allowed = Q(pk__in=[])
     for version_id, plan in plans.items():
-        phase_ids = _human_phases(plan, wanted_groups)
-        if phase_ids:
-            allowed |= Q(instance__version_id=version_id, phase_id__in=phase_ids)
+        phases = _human_phases(plan, wanted_groups)
+        if phases is not None:
+            allowed |= Q(instance__version_id=version_id) & phases
         for held in sorted(wanted_assigned - wanted_groups):
-            phase_ids = _human_phases(plan, {held})
-            if phase_ids:
+            phases = _human_phases(plan, {held})
+            if phases is not None:
                 given = assignments.filter(role=held).values("instance_id")
-                allowed |= Q(instance__version_id=version_id, phase_id__in=phase_ids, instance_id__in=given)
+                allowed |= Q(instance__version_id=version_id, instance_id__in=given) & phases
     mine = Q(assignee=user) if not role else Q(pk__in=[])
     queryset = PhaseRun.objects.filter(
         (allowed & (Q(assignee__isnull=True) | Q(assignee=user))) | mine,

@@ -197,6 +197,7 @@ class PhaseRow:
     can_assign: bool = False
     why: str = ""  # the pages' sentence on what it waits for (engine.pages.waiting)
     url: str = ""  # the phase page, set by the page
+    claim_url: str = ""  # where its claim button posts, set by the page
 
     @property
     def roles(self) -> tuple[str, ...]:

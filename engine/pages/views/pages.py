@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods
 from engine import access, selectors
 from engine.errors import FormInvalid, NotFound, ParamsInvalid, PermissionDenied
 from engine.models import InstanceState, SlaStatus
+from engine.pages.addresses import Addresses
 from engine.pages.attempts import attempts_of
 from engine.pages.forms import AssignForm, CommentForm, CompleteForm, StartForm, initial_from
 from engine.pages.graph import graph_of, ui_hints
@@ -51,8 +52,13 @@ def inbox(request: HttpRequest) -> HttpResponse:
     box = selectors.inbox_get(
         user=request.user, role=role, template=template, sla=sla, page=page_number(request.GET.get("page"))
     )
+    addresses = Addresses()
     for item in box.items:
-        item.why = waiting_reason(item.run.instance, item.plan, item.run, {}, now)
+        run = item.run
+        item.why = waiting_reason(run.instance, item.plan, run, {}, now)
+        item.phase_url = addresses.phase(run.instance_id, run.phase_id)
+        item.claim_url = addresses.claim(run.instance_id, run.phase_id)
+        item.workflow_url = addresses.workflow(run.instance_id)
     context = {
         "inbox": box,
         "filters": {"role": role, "template": template, "sla": sla},
@@ -130,12 +136,14 @@ def workflow_detail(request: HttpRequest, instance_id: Any) -> HttpResponse:
         row.why = waiting_reason(
             progress.instance, progress.plan, row.run, progress.runs, now, items=row.items
         )
-    annotate_changes(progress.history)
+    addresses = Addresses()
+    annotate_changes(progress.history, addresses)
     graph = graph_of(progress.plan, progress.runs, ui=ui_hints(progress.instance.version.definition))
     # One reverse() for the instance, not one per phase: the rows and the graph's boxes add the phase id.
     phases_url = phase_url(instance_id, "-").removesuffix("-/")
     for row in progress.rows:
         row.url = f"{phases_url}{quote(row.run.phase_id)}/"
+        row.claim_url = addresses.claim(instance_id, row.run.phase_id) if row.can_claim else ""
     query = request.GET.copy()
     query.pop("phases", None)
     context = {
@@ -208,7 +216,7 @@ def phase_detail(request: HttpRequest, instance_id: Any, phase_id: str) -> HttpR
             candidates=get_user_model().objects.filter(pk__in=ids).order_by("username"),
             initial={"assignee": run.assignee_id},
         )
-    annotate_changes(detail.history)
+    annotate_changes(detail.history, Addresses())
     context = {
         "detail": detail,
         "attempts": attempts_of(detail.history) if spec.is_automated else [],
@@ -343,9 +351,11 @@ def last_submission(submissions: list[Any]) -> dict[str, Any] | None:
     return None
 
 
-def annotate_changes(history: list[Any]) -> list[Any]:
-    """Give each audit row `changes`: (what, before, after) from its before/after metadata."""
+def annotate_changes(history: list[Any], addresses: Addresses) -> list[Any]:
+    """Give each audit row `changes`: (what, before, after) from its before/after metadata, and
+    `phase_url`, its phase's page."""
     for row in history:
+        row.phase_url = addresses.phase(row.instance_id, row.phase_id) if row.phase_id else ""
         meta = row.metadata if isinstance(row.metadata, dict) else {}
         before, after = meta.get("before"), meta.get("after")
         changes = []
