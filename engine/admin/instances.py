@@ -420,20 +420,16 @@ def _trail_link(instance_id: Any, more: bool) -> str:
 
 
 def _trail_table(queryset: Any, *, with_phase: bool) -> tuple[str, bool]:
-    rows = list(queryset.order_by("-id")[: TRAIL_SHOWN + 1])
+    columns = ("created_at", "phase_id", "round", "name", "source", "target", "actor_label", "reason")
+    rows = list(queryset.order_by("-id").values_list(*columns)[: TRAIL_SHOWN + 1])
     headers = ["when", *(["phase"] if with_phase else []), "round", "name", "from", "to", "by", "reason"]
     cells = [
         [
-            t.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            *([t.phase_id or "instance"] if with_phase else []),
-            t.round,
-            t.name,
-            t.source,
-            t.target,
-            t.actor_label,
-            t.reason,
+            created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            *([phase_id or "instance"] if with_phase else []),
+            *rest,
         ]
-        for t in rows[:TRAIL_SHOWN]
+        for created_at, phase_id, *rest in rows[:TRAIL_SHOWN]
     ]
     return html_table(headers, cells), len(rows) > TRAIL_SHOWN
 
