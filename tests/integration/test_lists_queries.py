@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from engine import paging
 from engine.admin import instances as admin_instances
+from engine.api.serializers import PhaseRunSummarySerializer
 from engine.models import DeadLetter, PhaseRun, RoleAssignment
 from tests.integration.test_pages_queries import busy_instances, wide_instance
 from tests.support.human import dt_testing, fast_passwords, people  # noqa: F401
@@ -196,3 +197,15 @@ def test_deep_pages_read_their_ids_first_in_the_same_order(client, dt_testing, p
     few = [count(client, url) for url in urls]
     busy_instances(10, people)
     assert [count(client, url) for url in urls] == few
+
+
+def test_instance_detail_api_does_not_grow_with_phases_and_says_what_the_models_say(client, people):
+    client.force_login(people["admin"])
+    small, large = wide_instance(4, people), wide_instance(30, people)
+    few = count(client, reverse("api:instance-detail", args=[small.pk]))
+    many = count(client, reverse("api:instance-detail", args=[large.pk]))
+    assert few == many <= MAX_QUERIES
+    phases = client.get(reverse("api:instance-detail", args=[large.pk])).json()["phases"]
+    runs = PhaseRun.objects.filter(instance=large).select_related("assignee").order_by("position", "id")
+    assert phases == PhaseRunSummarySerializer(runs, many=True).data
+    assert {row["assignee"] for row in phases} == {None, "tester", "tester2"}
