@@ -305,7 +305,7 @@ def _rows(
     return rows
 
 
-PHASES_SHOWN = 100  # rows of an instance's phase table at once (its graph shows every phase)
+PHASES_SHOWN = 50  # rows of an instance's phase table at once (its graph shows every phase)
 
 
 def phase_table_page(plan: Plan, runs: Mapping[str, PhaseGlance], number: int | None) -> Window:
