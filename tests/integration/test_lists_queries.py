@@ -209,3 +209,25 @@ def test_instance_detail_api_does_not_grow_with_phases_and_says_what_the_models_
     runs = PhaseRun.objects.filter(instance=large).select_related("assignee").order_by("position", "id")
     assert phases == PhaseRunSummarySerializer(runs, many=True).data
     assert {row["assignee"] for row in phases} == {None, "tester", "tester2"}
+
+
+def test_instance_api_pages_by_cursor_in_the_same_order_as_by_number(client, dt_testing, people):
+    client.force_login(people["admin"])
+    busy_instances(12, people)
+    base = reverse("api:instance-list") + "?page_size=5"
+    by_number = [row["id"] for n in (1, 2, 3) for row in client.get(f"{base}&page={n}").json()["results"]]
+    by_cursor, url, pages = [], base + "&cursor=", []
+    while url:
+        body = client.get(url).json()
+        pages.append(body)
+        by_cursor += [row["id"] for row in body["results"]]
+        url = body["next"]
+    assert by_cursor == by_number and len(by_cursor) == 12 and len(pages) == 3
+    assert pages[0]["count"] == 12 and pages[0]["previous"] is None
+    back = client.get(pages[2]["previous"]).json()
+    assert [row["id"] for row in back["results"]] == by_number[5:10]
+    deep = pages[1]["next"]
+    few = count(client, deep)
+    busy_instances(10, people)
+    assert count(client, deep) == few <= MAX_QUERIES
+    assert client.get(base + "&cursor=nonsense").status_code == 404

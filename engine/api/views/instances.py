@@ -39,6 +39,7 @@ class InstanceListView(PermissionsByMethod, ListView):
     serializer_class = InstanceSummarySerializer
     filterset_class = InstanceFilter
     queryset = WorkflowInstance.objects.none()
+    cursor_ordering = ("-created_at", "-pk")  # the list's order (selectors.instance_list): `?cursor=`
     write_permission_classes = [IsAuthenticated]  # who may start which template: the service asks
 
     class InputSerializer(serializers.Serializer):
