@@ -12,6 +12,7 @@ Production settings (DEBUG off), so the figures are what a web process does.
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import statistics
 import sys
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -123,7 +125,17 @@ def subjects() -> dict[str, Any]:
         .values_list("pk", flat=True)
         .first()
     )
-    return {"long": long_history, "chain": chain, "chain_phase": chain_phase, "auto": automated}
+    # The cursor of the API's page 500 (50 a page): the position of the 24,951st newest instance.
+    newest = WorkflowInstance.objects.order_by("-created_at", "-pk")
+    deep = newest.values_list("created_at", flat=True)[24_950]
+    cursor = base64.b64encode(urlencode({"p": str(deep)}).encode()).decode()
+    return {
+        "long": long_history,
+        "chain": chain,
+        "chain_phase": chain_phase,
+        "auto": automated,
+        "cursor": quote(cursor),
+    }
 
 
 def table(ids: dict[str, Any]) -> list[Row]:
@@ -144,6 +156,7 @@ def table(ids: dict[str, Any]) -> list[Row]:
         Row("instances API, administrator", "admin", "/api/instances/"),
         Row("instances API, non-staff tester", "tester", "/api/instances/"),
         Row("instances API ?page=500", "admin", "/api/instances/?page=500"),
+        Row("instances API ?cursor= at page 500", "admin", f"/api/instances/?cursor={ids['cursor']}"),
         Row("instances API, two filters", "admin", "/api/instances/?state=running&template=dt_testing"),
         Row(
             "instances API, tester, two filters",
