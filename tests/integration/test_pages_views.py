@@ -392,3 +392,23 @@ def test_start_page_starts_an_instance_from_its_params_form(client, dt_testing, 
 def test_start_needs_a_role_of_the_workflow(client, dt_testing, people):
     response = login(client, people["outsider"]).get(reverse("pages:workflow_start", args=["dt_testing"]))
     assert response.status_code == 403
+
+
+def test_workflow_list_sla_filter_keeps_the_instances_whose_worst_status_it_is(client, dt_testing, people):
+    only_risk, risk_and_behind, only_behind = start(), start(), start()
+    for instance, statuses in (
+        (only_risk, {"planning": "at_risk"}),
+        (risk_and_behind, {"planning": "at_risk", "scoping": "behind_schedule"}),
+        (only_behind, {"scoping": "behind_schedule"}),
+    ):
+        for phase_id, status in statuses.items():
+            PhaseRun.objects.filter(instance=instance, phase_id=phase_id).update(sla_status=status)
+    client = login(client, people["manager"])
+
+    def listed(sla: str) -> set[str]:
+        page = html(client.get(reverse("pages:workflow_list"), {"sla": sla}))
+        return set(re.findall(r'data-instance="([^"]+)"', page))
+
+    assert listed("at_risk") == {str(only_risk.pk)}
+    assert listed("behind_schedule") == {str(risk_and_behind.pk), str(only_behind.pk)}
+    assert listed("on_schedule") == set()
