@@ -20,18 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import (
-    Case,
-    Count,
-    DurationField,
-    ExpressionWrapper,
-    F,
-    IntegerField,
-    Q,
-    Sum,
-    Value,
-    When,
-)
+from django.db.models import Case, Count, F, Func, IntegerField, Q, Sum, When
 from django.db.models.functions import TruncHour
 
 from engine.models import (
@@ -102,11 +91,7 @@ def tallies_between(start: datetime, end: datetime, *, template_id: int | None =
         _per_hour(
             PhaseRun.objects.filter(by_template, finished_at__gte=start, finished_at__lt=end), "finished_at"
         )
-        .annotate(
-            template=F("instance__template_id"),
-            seconds=ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField()),
-        )
-        .annotate(bucket=_bucket())
+        .annotate(template=F("instance__template_id"), bucket=DurationBucket())
         .values("h", "template", "phase_id", "state", "bucket")
         .annotate(
             n=Count("pk"),
@@ -149,11 +134,33 @@ def _per_hour(qs: Any, column: str) -> Any:
     return qs.order_by().annotate(h=TruncHour(column, tzinfo=UTC))
 
 
-def _bucket() -> Case:
-    """The duration bucket's index of a completed run (NO_DURATION for others), as a SQL CASE."""
-    whens = [When(Q(started_at__isnull=True) | ~Q(state=PhaseState.COMPLETED), then=Value(NO_DURATION))]
-    whens += [When(seconds__lte=timedelta(seconds=bound), then=Value(i)) for i, bound in enumerate(BOUNDS)]
-    return Case(*whens, default=Value(len(BOUNDS)), output_field=IntegerField())
+class DurationBucket(Func):
+    """The duration bucket's index of a completed run (NO_DURATION for any other), as one SQL CASE.
+
+    Written out here rather than as Case() with a When() per bound: compiling those (in the SELECT and
+    again in the GROUP BY) cost several times the CPU of running the query. Only constants go into the
+    SQL text: the bounds and the state name.
+    """
+
+    output_field = IntegerField()
+
+    def __init__(self) -> None:
+        super().__init__(F("state"), F("started_at"), F("finished_at"))
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+        (state, p1), (started, p2), (finished, p3) = (
+            compiler.compile(e) for e in self.get_source_expressions()
+        )
+        if connection.vendor == "postgresql":
+            seconds = f"EXTRACT(EPOCH FROM ({finished} - {started}))"
+        else:  # Django's own SQLite function: the difference in microseconds, exactly
+            seconds = f"(django_timestamp_diff({finished}, {started}) / 1000000.0)"
+        whens = " ".join(f"WHEN {seconds} <= {bound!r} THEN {index}" for index, bound in enumerate(BOUNDS))
+        sql = (
+            f"CASE WHEN {state} <> '{PhaseState.COMPLETED.value}' OR {started} IS NULL THEN {NO_DURATION} "
+            f"{whens} ELSE {len(BOUNDS)} END"
+        )
+        return sql, [*p1, *p2, *p3]
 
 
 # --- storing closed hours -------------------------------------------------------------------------------
