@@ -246,17 +246,21 @@ def hours_count(*, now: datetime, backfill: int = BACKFILL_BATCH) -> int:
 
 @dataclass
 class RangeCounts:
-    """A range's counts summed: per (template id, phase, figure, label), and per (hour, figure, label)."""
+    """A range's counts summed: per (template id, phase, figure, label) the figures read per phase, and
+    per (hour, figure, label) the figures read per hour (HOURLY_FIGURES)."""
 
     totals: dict[tuple[int, str, str, str], int] = field(default_factory=lambda: defaultdict(int))
     hourly: dict[tuple[datetime, str, str], int] = field(default_factory=lambda: defaultdict(int))
 
     def add(self, hour: datetime, template: int, phase: str, figure: str, label: str, n: int) -> None:
-        self.totals[(template, phase, figure, label)] += n
-        self.hourly[(hour, figure, label)] += n
+        if figure in TOTAL_FIGURES:
+            self.totals[(template, phase, figure, label)] += n
+        if figure in HOURLY_FIGURES:
+            self.hourly[(hour, figure, label)] += n
 
 
-HOURLY_FIGURES = (Figure.INSTANCES_FINISHED, Figure.PHASES_FINISHED)
+HOURLY_FIGURES = (Figure.INSTANCES_FINISHED, Figure.PHASES_FINISHED)  # throughput
+TOTAL_FIGURES = (Figure.INSTANCES_FINISHED, Figure.DURATION, Figure.RETRIES, Figure.FAILURES)
 
 
 def range_counts(since: datetime, until: datetime, *, template_id: int | None = None) -> RangeCounts:
@@ -303,12 +307,14 @@ def _add_stored(result: RangeCounts, first: datetime, last: datetime, template_i
     stored = HourlyCount.objects.filter(hour__gte=first, hour__lt=last).order_by()
     if template_id:
         stored = stored.filter(template_id=template_id)
-    for row in stored.values("template_id", "phase_id", "figure", "label").annotate(n=Sum("value")):
-        result.totals[(row["template_id"], row["phase_id"], row["figure"], row["label"])] += row["n"]
-    for row in (
-        stored.filter(figure__in=HOURLY_FIGURES).values("hour", "figure", "label").annotate(n=Sum("value"))
+    totals = stored.filter(figure__in=TOTAL_FIGURES).values("template_id", "phase_id", "figure", "label")
+    for template, phase, figure, label, n in totals.annotate(n=Sum("value")).values_list(
+        "template_id", "phase_id", "figure", "label", "n"
     ):
-        result.hourly[(row["hour"].astimezone(UTC), row["figure"], row["label"])] += row["n"]
+        result.totals[(template, phase, figure, label)] += n
+    hourly = stored.filter(figure__in=HOURLY_FIGURES).values("hour", "figure", "label")
+    for hour, figure, label, n in hourly.annotate(n=Sum("value")).values_list("hour", "figure", "label", "n"):
+        result.hourly[(hour.astimezone(UTC), figure, label)] += n
 
 
 # --- percentiles from buckets ---------------------------------------------------------------------------
