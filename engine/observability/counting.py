@@ -83,7 +83,7 @@ def tallies_between(start: datetime, end: datetime, *, template_id: int | None =
         state__in=FINISHED_INSTANCE_STATES,
     )
     for row in (
-        _per_hour(instances, "finished_at").values("h", "template_id", "state").annotate(n=Count("pk"))
+        _per_hour(instances, "finished_at").values("h", "template_id", "state").annotate(n=Count("*"))
     ):
         counts[(hour(row["h"]), row["template_id"], "", Figure.INSTANCES_FINISHED, row["state"])] += row["n"]
 
@@ -94,7 +94,7 @@ def tallies_between(start: datetime, end: datetime, *, template_id: int | None =
         .annotate(template=F("instance__template_id"), bucket=DurationBucket())
         .values("h", "template", "phase_id", "state", "bucket")
         .annotate(
-            n=Count("pk"),
+            n=Count("*"),
             retried=Sum(
                 Case(When(attempt__gt=1, then=F("attempt") - 1), default=0, output_field=IntegerField())
             ),
@@ -122,7 +122,7 @@ def tallies_between(start: datetime, end: datetime, *, template_id: int | None =
         DeadLetter.objects.filter(by_template, created_at__gte=start, created_at__lt=end), "created_at"
     )
     for row in letters.values("h", "phase_id", "category", template=F("instance__template_id")).annotate(
-        n=Count("pk")
+        n=Count("*")
     ):
         counts[(hour(row["h"]), row["template"], row["phase_id"], Figure.FAILURES, row["category"])] += row[
             "n"

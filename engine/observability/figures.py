@@ -3,7 +3,8 @@
 Figures of a time range (throughput, durations, failures, retries, instances finished) are sums of the
 hourly counts of engine.observability.counting: a few stored rows per hour, plus the open edges of the
 range counted live. Figures of "now" (open phases by SLA status, open dead letters, unfinished instances,
-queue and reaper lag) are GROUP BYs over partial indexes that hold only the open rows.
+queue and reaper lag) are GROUP BYs over partial indexes that hold only the open rows; they count rows
+(`COUNT(*)`, not a column) so PostgreSQL answers from the index alone.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def unfinished_instances(scope: Scope) -> dict[str, int]:
     """Every state, with the count of the instances in it now for the unfinished ones (0 for the rest)."""
     counts = dict.fromkeys(InstanceState.values, 0)
     unfinished = scope.instances().filter(state__in=UNFINISHED_INSTANCE_STATES)
-    for row in unfinished.order_by().values("state").annotate(n=Count("pk")):
+    for row in unfinished.order_by().values("state").annotate(n=Count("*")):
         counts[row["state"]] = row["n"]
     return counts
 
@@ -122,7 +123,7 @@ def open_human_sla(scope: Scope) -> dict[str, int]:
     """Open human phases by SLA status (`none` where the phase has no SLA)."""
     counts = {"on_schedule": 0, "at_risk": 0, "behind_schedule": 0, "none": 0}
     open_human = scope.phase_runs().filter(state=PhaseState.ACTIVE, phase_type="human")
-    for row in open_human.order_by().values("sla_status").annotate(n=Count("pk")):
+    for row in open_human.order_by().values("sla_status").annotate(n=Count("*")):
         counts[row["sla_status"] or "none"] = counts.get(row["sla_status"] or "none", 0) + row["n"]
     return counts
 
@@ -130,7 +131,7 @@ def open_human_sla(scope: Scope) -> dict[str, int]:
 def dead_letters_open(scope: Scope) -> dict[str, int]:
     """Open dead letters by error category."""
     rows = scope.dead_letters().filter(state=DeadLetterState.OPEN).order_by().values("category")
-    return {row["category"]: row["n"] for row in rows.annotate(n=Count("pk"))}
+    return {row["category"]: row["n"] for row in rows.annotate(n=Count("*"))}
 
 
 def queue_lag(scope: Scope, now: datetime) -> dict[str, Any]:
@@ -139,7 +140,7 @@ def queue_lag(scope: Scope, now: datetime) -> dict[str, Any]:
     items = scope.item_runs().filter(state=PhaseState.READY)
     ready, oldest = 0, None
     for qs in (phases, items):
-        row = qs.order_by().aggregate(n=Count("pk"), oldest=Min("updated_at"))
+        row = qs.order_by().aggregate(n=Count("*"), oldest=Min("updated_at"))
         ready += row["n"]
         if row["oldest"] is not None and (oldest is None or row["oldest"] < oldest):
             oldest = row["oldest"]
@@ -153,7 +154,7 @@ def expired_leases(now: datetime) -> dict[str, Any]:
         row = (
             model.objects.filter(state=PhaseState.ACTIVE, lease_expires_at__lt=now)
             .order_by()
-            .aggregate(n=Count("pk"), oldest=Min("lease_expires_at"))
+            .aggregate(n=Count("*"), oldest=Min("lease_expires_at"))
         )
         count += row["n"]
         if row["oldest"] is not None and (oldest is None or row["oldest"] < oldest):
