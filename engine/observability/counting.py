@@ -1,10 +1,11 @@
 """The hourly counts behind the dashboard's figures of a time range: how they are counted, and summed.
 
-One rule counts: `tallies_between` turns the raw rows of a span (instances and phase runs by `finished_at`,
-map items that needed retries, dead letters by `created_at`) into counts per hour, template, phase, figure
-and label, with aggregate queries only. Beat stores them per closed hour (`hour_count`, idempotent: a recount
-replaces the hour's rows, so work that finished late is picked up); a range reads the stored hours and
-counts only its open edges (and any hour not counted yet) live, with the same rule.
+One rule counts: `tallies` turns the raw rows of some spans of time (instances and phase runs by
+`finished_at`, map items that needed retries, dead letters by `created_at`) into counts per hour,
+template, phase, figure and label, with aggregate queries only. Beat stores them per closed hour
+(`span_count`, idempotent: a recount replaces the hours' rows, so work that finished late is picked up);
+a range reads the stored hours and counts only its open edges (and any hour not counted yet) live, with
+the same rule.
 
 Durations are kept as a histogram with fixed log-scale bounds (the E6 series, 10 ms to 10^7 s), so p50
 and p95 over any range come from summed bucket counts, as Prometheus's `histogram_quantile` does: the
@@ -68,29 +69,37 @@ def ceil_hour(moment: datetime) -> datetime:
 Key = tuple[datetime, int, str, str, str]  # hour, template id, phase id, figure, label
 
 
-def tallies_between(start: datetime, end: datetime, *, template_id: int | None = None) -> dict[Key, int]:
-    """Counts of [start, end) per hour, template, phase, figure and label, from the raw rows (4 queries)."""
+Span = tuple[datetime, datetime]  # [start, end)
+
+
+def tallies(spans: Iterable[Span], *, template_id: int | None = None) -> dict[Key, int]:
+    """Counts of the spans per hour, template, phase, figure and label, from the raw rows: 4 queries
+    however many spans (each query ORs their ranges over its time column's index)."""
     counts: dict[Key, int] = defaultdict(int)
+    ranges = [(start, end) for start, end in spans if start < end]
+    if not ranges:
+        return {}
+
+    def within(column: str) -> Q:
+        found = Q()
+        for start, end in ranges:
+            found |= Q(**{f"{column}__gte": start, f"{column}__lt": end})
+        return found
 
     def hour(value: datetime) -> datetime:
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
     by_template = Q(instance__template_id=template_id) if template_id else Q()
     instances = WorkflowInstance.objects.filter(
+        within("finished_at"),
         Q(template_id=template_id) if template_id else Q(),
-        finished_at__gte=start,
-        finished_at__lt=end,
         state__in=FINISHED_INSTANCE_STATES,
     )
-    for row in (
-        _per_hour(instances, "finished_at").values("h", "template_id", "state").annotate(n=Count("*"))
-    ):
+    for row in _per_hour(instances, "finished_at").values("h", "template_id", "state").annotate(n=Count("*")):
         counts[(hour(row["h"]), row["template_id"], "", Figure.INSTANCES_FINISHED, row["state"])] += row["n"]
 
     phases = (
-        _per_hour(
-            PhaseRun.objects.filter(by_template, finished_at__gte=start, finished_at__lt=end), "finished_at"
-        )
+        _per_hour(PhaseRun.objects.filter(within("finished_at"), by_template), "finished_at")
         .annotate(template=F("instance__template_id"), bucket=DurationBucket())
         .values("h", "template", "phase_id", "state", "bucket")
         .annotate(
@@ -109,7 +118,7 @@ def tallies_between(start: datetime, end: datetime, *, template_id: int | None =
             counts[(*key, Figure.RETRIES, "")] += row["retried"]
 
     items = _per_hour(
-        ItemRun.objects.filter(by_template, finished_at__gte=start, finished_at__lt=end, attempt__gt=1),
+        ItemRun.objects.filter(within("finished_at"), by_template, attempt__gt=1),
         "finished_at",
     )
     for row in (
@@ -118,9 +127,7 @@ def tallies_between(start: datetime, end: datetime, *, template_id: int | None =
     ):  # fmt: skip
         counts[(hour(row["h"]), row["template"], row["phase"], Figure.RETRIES, "")] += row["n"]
 
-    letters = _per_hour(
-        DeadLetter.objects.filter(by_template, created_at__gte=start, created_at__lt=end), "created_at"
-    )
+    letters = _per_hour(DeadLetter.objects.filter(within("created_at"), by_template), "created_at")
     for row in letters.values("h", "phase_id", "category", template=F("instance__template_id")).annotate(
         n=Count("*")
     ):
@@ -186,7 +193,7 @@ def span_count(start: datetime, end: datetime, *, now: datetime) -> int:
             unique_fields=["hour"],
             update_fields=["counted_at"],
         )
-        counts = tallies_between(start, end)
+        counts = tallies([(start, end)])
         HourlyCount.objects.filter(hour__gte=start, hour__lt=end).delete()
         HourlyCount.objects.bulk_create(
             (
@@ -200,9 +207,9 @@ def span_count(start: datetime, end: datetime, *, now: datetime) -> int:
     return len(counts)
 
 
-def spans(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
-    """Hours as the fewest [start, end) spans of consecutive hours, newest first."""
-    found: list[tuple[datetime, datetime]] = []
+def spans(hours: Iterable[datetime]) -> list[Span]:
+    """Hours as the fewest spans of consecutive hours, newest first."""
+    found: list[Span] = []
     for hour in sorted(set(hours), reverse=True):
         if found and found[-1][0] == hour + HOUR:
             found[-1] = (hour, found[-1][1])
@@ -267,11 +274,11 @@ def range_counts(since: datetime, until: datetime, *, template_id: int | None = 
     """The counts of [since, until): stored hours summed in the database, the rest counted live.
 
     Live: the partial hours at both ends and any hour not counted yet, so the figures are exact whether
-    or not beat has run; the query count depends on the number of uncounted spans, never on the rows.
+    or not beat has run. A fixed number of queries, whatever the rows or the hours not counted.
     """
     result = RangeCounts()
     first, last = ceil_hour(since), floor_hour(until)
-    spans: list[tuple[datetime, datetime]] = []
+    spans: list[Span] = []
     if first >= last:
         spans.append((since, until))
     else:
@@ -287,16 +294,12 @@ def range_counts(since: datetime, until: datetime, *, template_id: int | None = 
         _extend(spans, last, until)
         if counted:
             _add_stored(result, first, last, template_id)
-    for start, end in spans:
-        if start < end:
-            for (hour, template, phase, figure, label), n in tallies_between(
-                start, end, template_id=template_id
-            ).items():
-                result.add(hour, template, phase, figure, label, n)
+    for (hour, template, phase, figure, label), n in tallies(spans, template_id=template_id).items():
+        result.add(hour, template, phase, figure, label, n)
     return result
 
 
-def _extend(spans: list[tuple[datetime, datetime]], start: datetime, end: datetime) -> None:
+def _extend(spans: list[Span], start: datetime, end: datetime) -> None:
     if spans and spans[-1][1] == start:
         spans[-1] = (spans[-1][0], end)
     else:

@@ -247,6 +247,7 @@ def retries(scope: Scope) -> dict[str, Any]:
 
 def dashboard(scope: Scope, *, now: datetime) -> dict[str, Any]:
     """Every figure of the dashboard, as JSON-ready data (also `GET /api/metrics/`)."""
+    sweeps = sweep_ages(now)
     return {
         "range": scope.range_name,
         "since": scope.since.isoformat(),
@@ -260,6 +261,6 @@ def dashboard(scope: Scope, *, now: datetime) -> dict[str, Any]:
         "open_human_phases_by_sla": open_human_sla(scope),
         "dead_letters_open": dead_letters_open(scope),
         "queue": queue_lag(scope, now),
-        "reaper": {**expired_leases(now), "last_run_seconds_ago": sweep_ages(now).get("reaper")},
-        "sweeps_last_run_seconds_ago": sweep_ages(now),
+        "reaper": {**expired_leases(now), "last_run_seconds_ago": sweeps.get("reaper")},
+        "sweeps_last_run_seconds_ago": sweeps,
     }
