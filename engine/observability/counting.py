@@ -14,6 +14,8 @@ answer lies within the bounds of the bucket the true percentile falls in.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ from engine.models import (
     DeadLetter,
     Figure,
     HourlyCount,
+    InstanceState,
     ItemRun,
     PhaseRun,
     PhaseState,
@@ -254,7 +257,7 @@ def hours_count(*, now: datetime, backfill: int = BACKFILL_BATCH) -> int:
 @dataclass
 class RangeCounts:
     """A range's counts summed: per (template id, phase, figure, label) the figures read per phase, and
-    per (hour, figure, label) the figures read per hour (HOURLY_FIGURES)."""
+    per (hour, figure, label) the counts read per hour (HOURLY: throughput's)."""
 
     totals: dict[tuple[int, str, str, str], int] = field(default_factory=lambda: defaultdict(int))
     hourly: dict[tuple[datetime, str, str], int] = field(default_factory=lambda: defaultdict(int))
@@ -262,11 +265,15 @@ class RangeCounts:
     def add(self, hour: datetime, template: int, phase: str, figure: str, label: str, n: int) -> None:
         if figure in TOTAL_FIGURES:
             self.totals[(template, phase, figure, label)] += n
-        if figure in HOURLY_FIGURES:
+        if (figure, label) in HOURLY:
             self.hourly[(hour, figure, label)] += n
 
 
-HOURLY_FIGURES = (Figure.INSTANCES_FINISHED, Figure.PHASES_FINISHED)  # throughput
+HOURLY = (  # throughput per hour
+    (Figure.INSTANCES_FINISHED, InstanceState.COMPLETED),
+    (Figure.PHASES_FINISHED, PhaseState.COMPLETED),
+    (Figure.PHASES_FINISHED, PhaseState.FAILED),
+)
 TOTAL_FIGURES = (Figure.INSTANCES_FINISHED, Figure.DURATION, Figure.RETRIES, Figure.FAILURES)
 
 
@@ -315,7 +322,9 @@ def _add_stored(result: RangeCounts, first: datetime, last: datetime, template_i
         "template_id", "phase_id", "figure", "label", "n"
     ):
         result.totals[(template, phase, figure, label)] += n
-    hourly = stored.filter(figure__in=HOURLY_FIGURES).values("hour", "figure", "label")
+    hourly = stored.filter(
+        functools.reduce(operator.or_, (Q(figure=figure, label=label) for figure, label in HOURLY))
+    ).values("hour", "figure", "label")
     for hour, figure, label, n in hourly.annotate(n=Sum("value")).values_list("hour", "figure", "label", "n"):
         result.hourly[(hour.astimezone(UTC), figure, label)] += n
 
