@@ -322,11 +322,16 @@ def _add_stored(result: RangeCounts, first: datetime, last: datetime, template_i
         "template_id", "phase_id", "figure", "label", "n"
     ):
         result.totals[(template, phase, figure, label)] += n
-    hourly = stored.filter(
-        functools.reduce(operator.or_, (Q(figure=figure, label=label) for figure, label in HOURLY))
-    ).values("hour", "figure", "label")
-    for hour, figure, label, n in hourly.annotate(n=Sum("value")).values_list("hour", "figure", "label", "n"):
-        result.hourly[(hour.astimezone(UTC), figure, label)] += n
+    # One row per hour (its three sums side by side), not one per hour and count.
+    wanted = functools.reduce(operator.or_, (Q(figure=figure, label=label) for figure, label in HOURLY))
+    sums = {
+        f"n{i}": Sum("value", filter=Q(figure=figure, label=label))
+        for i, (figure, label) in enumerate(HOURLY)
+    }
+    for hour, *values in stored.filter(wanted).values("hour").annotate(**sums).values_list("hour", *sums):
+        for (figure, label), n in zip(HOURLY, values, strict=True):
+            if n:
+                result.hourly[(hour.astimezone(UTC), figure, label)] += n
 
 
 # --- percentiles from buckets ---------------------------------------------------------------------------
