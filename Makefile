@@ -81,7 +81,7 @@ beat: install
 bench: install
 	bash .ci/services.sh
 	$(BIN)/python bench/limits.py
-	DJANGO_DEBUG=1 $(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py
 	$(if $(SCALE),$(BIN)/python bench/scale.py $(SCALE_ARGS))
 	$(MAKE) --no-print-directory bench-sweeps
 

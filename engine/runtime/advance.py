@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models.functions import Now
 
 from engine.definition.expressions import Expression, ExpressionError
@@ -38,6 +39,8 @@ def lock_instance(instance_id: Any) -> WorkflowInstance:
     The row comes with `db_now`, the database's clock read by the same query. Lock order, everywhere: the
     instance row first, then its runs; never the template version (a published plan is immutable).
     """
+    if connection.vendor == "postgresql":
+        return hotpath.lock_instance(instance_id)  # the same row, without compiling the query each step
     # The definition is only read when the plan is not cached yet; do not decode it on every lock.
     return (
         WorkflowInstance.objects.select_for_update(of=("self",))

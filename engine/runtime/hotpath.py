@@ -20,9 +20,18 @@ from functools import cache
 from typing import Any
 
 from django.db import connection, models
+from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
-from engine.models import Event, ItemRun, PhaseRun, Transition
+from engine.models import (
+    Event,
+    ItemRun,
+    PhaseRun,
+    TemplateVersion,
+    Transition,
+    WorkflowInstance,
+    WorkflowTemplate,
+)
 
 AttemptModel = type[PhaseRun] | type[ItemRun]
 
@@ -75,9 +84,52 @@ def _update_returning(
 ) -> Any:
     """`_update` that gives back the changed row as a model object (None when nothing matched)."""
     sets, params = _set_clause(model, values)
-    sql = f"UPDATE {model._meta.db_table} SET {sets} WHERE id = %s AND {where} RETURNING *"
-    rows = list(model.objects.raw(sql, [*params, pk, *where_params]))
-    return rows[0] if rows else None
+    read = reader(model, connection.vendor)
+    sql = f"UPDATE {model._meta.db_table} SET {sets} WHERE id = %s AND {where} RETURNING {read.columns}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, pk, *where_params])
+        row = cursor.fetchone()
+    return read.build(row) if row is not None else None
+
+
+class Reader:
+    """Reads rows of one model without the ORM's query compiler: the column list to select, and the
+    conversion of a fetched row back into a model object, as a queryset would have made it.
+
+    Fields left out (`omit`) are deferred on the object, as with `.defer()`.
+    """
+
+    def __init__(self, model: type[models.Model], *, alias: str = "", omit: Sequence[str] = ()) -> None:
+        fields = [f for f in model._meta.concrete_fields if f.name not in omit]
+        prefix = f"{alias}." if alias else ""
+        self.model = model
+        self.width = len(fields)
+        self.columns = ", ".join(prefix + connection.ops.quote_name(_column(f)) for f in fields)
+        self._attnames = [f.attname for f in fields]
+        self._converters = []
+        for index, field in enumerate(fields):
+            col = field.get_col(model._meta.db_table)
+            converters = [*connection.ops.get_db_converters(col), *field.get_db_converters(connection)]
+            if converters:
+                self._converters.append((index, col, converters))
+
+    def build(self, values: Sequence[Any]) -> Any:
+        row = list(values)
+        for index, col, converters in self._converters:
+            for convert in converters:
+                row[index] = convert(row[index], col, connection)
+        return self.model.from_db(connection.alias, self._attnames, row)
+
+
+@cache
+def reader(model: type[models.Model], vendor: str, alias: str = "", omit: tuple[str, ...] = ()) -> Reader:
+    """The Reader of `model` for this database vendor (quoting and converters differ), made once."""
+    return Reader(model, alias=alias, omit=omit)
+
+
+def _column(field: models.Field[Any, Any]) -> str:
+    assert field.column is not None  # concrete fields always have a column
+    return field.column
 
 
 class _Sql:
@@ -95,6 +147,39 @@ def set_state(obj: models.Model, state: str) -> None:
     """
     obj.__dict__["state"] = state
     obj._update_initial_state()  # type: ignore[attr-defined]
+
+
+# --- the instance lock ----------------------------------------------------------------------------------
+
+
+def lock_instance(instance_id: Any) -> WorkflowInstance:
+    """The instance row locked `FOR UPDATE`, with its version (definition deferred), template and `db_now`:
+    what `select_for_update().select_related("version", "template")` gives, without compiling the query.
+
+    PostgreSQL only (the caller uses the queryset elsewhere). Raises WorkflowInstance.DoesNotExist.
+    """
+    vendor, quote = connection.vendor, connection.ops.quote_name
+    tables = [quote(model._meta.db_table) for model in (WorkflowInstance, TemplateVersion, WorkflowTemplate)]
+    i = reader(WorkflowInstance, vendor, tables[0])
+    v = reader(TemplateVersion, vendor, tables[1], ("definition",))
+    t = reader(WorkflowTemplate, vendor, tables[2])
+    sql = (
+        f"SELECT {i.columns}, {v.columns}, {t.columns}, STATEMENT_TIMESTAMP() FROM {tables[0]} "
+        f"JOIN {tables[1]} ON {tables[1]}.id = {tables[0]}.version_id "
+        f"JOIN {tables[2]} ON {tables[2]}.id = {tables[0]}.template_id "
+        f"WHERE {tables[0]}.id = %s FOR UPDATE OF {tables[0]}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_prep(WorkflowInstance, "id", instance_id)])
+        row = cursor.fetchone()
+    if row is None:
+        raise WorkflowInstance.DoesNotExist(f"no instance {instance_id}")
+    instance = i.build(row[: i.width])
+    cache = instance._state.fields_cache
+    cache["version"] = v.build(row[i.width : i.width + v.width])
+    cache["template"] = t.build(row[i.width + v.width : -1])
+    instance.db_now = row[-1]
+    return instance
 
 
 # --- the attempt's state changes ------------------------------------------------------------------------
@@ -244,40 +329,48 @@ def insert_runs(
 # --- the journal ----------------------------------------------------------------------------------------
 
 
-def _rows(model: type[models.Model], objs: Sequence[models.Model]) -> tuple[str, list[str], list[Any]]:
-    """Column list, one `(%s, …)` per object, and the flat parameters of a multi-row INSERT."""
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(f.column for f in fields if f.column)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params: list[Any] = []
-    for obj in objs:
-        for f in fields:
-            params.append(f.get_db_prep_save(f.pre_save(obj, add=True), connection))
-    return columns, [row] * len(objs), params
+class _Inserter:
+    """A multi-row INSERT of one model from plain dicts of `attname: value` (no model objects: building them
+    costs more than the statement); missing fields take the model's default, `auto_now_add` ones `now`."""
+
+    def __init__(self, model: type[models.Model]) -> None:
+        self.table = model._meta.db_table
+        self.fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        self.columns = ", ".join(connection.ops.quote_name(_column(f)) for f in self.fields)
+        self.row = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
+        self.stamped = {f.attname for f in self.fields if getattr(f, "auto_now_add", False)}
+
+    def sql(self, rows: Sequence[dict[str, Any]], now: datetime) -> tuple[str, list[Any]]:
+        params: list[Any] = []
+        for row in rows:
+            for f in self.fields:
+                name = f.attname
+                value = row[name] if name in row else now if name in self.stamped else f.get_default()
+                params.append(f.get_db_prep_save(value, connection))
+        values = ", ".join([self.row] * len(rows))
+        return f"INSERT INTO {self.table} ({self.columns}) VALUES {values}", params
 
 
-def insert_journal(transitions: Sequence[Transition], events: Sequence[Event]) -> list[int]:
-    """Write the audit rows and outbox events with one multi-row INSERT each; returns the event ids.
+@cache
+def _inserter(model: type[models.Model], vendor: str) -> _Inserter:
+    return _Inserter(model)
 
-    On PostgreSQL both inserts are one statement (a data-modifying CTE).
+
+def insert_journal(transitions: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]]) -> list[int]:
+    """Write the audit rows and outbox events (dicts of field values) with one multi-row INSERT each;
+    returns the event ids. On PostgreSQL both inserts are one statement (a data-modifying CTE).
     """
-    t_table, e_table = Transition._meta.db_table, Event._meta.db_table
-    t_sql = e_sql = ""
-    t_params: list[Any] = []
-    e_params: list[Any] = []
-    if transitions:
-        columns, rows, t_params = _rows(Transition, transitions)
-        t_sql = f"INSERT INTO {t_table} ({columns}) VALUES {', '.join(rows)}"
-    if events:
-        columns, rows, e_params = _rows(Event, events)
-        e_sql = f"INSERT INTO {e_table} ({columns}) VALUES {', '.join(rows)} RETURNING id"
+    now = timezone.now()
+    vendor = connection.vendor
+    t_sql, t_params = _inserter(Transition, vendor).sql(transitions, now) if transitions else ("", [])
+    e_sql, e_params = _inserter(Event, vendor).sql(events, now) if events else ("", [])
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and t_sql and e_sql:
-            cursor.execute(f"WITH t AS ({t_sql}) {e_sql}", [*t_params, *e_params])
+        if vendor == "postgresql" and t_sql and e_sql:
+            cursor.execute(f"WITH t AS ({t_sql}) {e_sql} RETURNING id", [*t_params, *e_params])
             return [row[0] for row in cursor.fetchall()]
         if t_sql:
             cursor.execute(t_sql, t_params)
         if e_sql:
-            cursor.execute(e_sql, e_params)
+            cursor.execute(f"{e_sql} RETURNING id", e_params)
             return [row[0] for row in cursor.fetchall()]
     return []

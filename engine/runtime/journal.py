@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from django.db import OperationalError, connection, transaction
 
-from engine.models import Event, ItemRun, PhaseRun, Transition, WorkflowInstance
+from engine.models import ItemRun, PhaseRun, WorkflowInstance
 from engine.runtime.actors import Actor
 
 logger = logging.getLogger(__name__)
@@ -30,8 +30,9 @@ T = TypeVar("T")
 class _Pending(threading.local):
     def __init__(self) -> None:
         self.depth = 0
-        self.transitions: list[Transition] = []
-        self.events: list[Event] = []
+        # Field values of the rows to insert (see hotpath.insert_journal), not model objects.
+        self.transitions: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
 
 
 _pending = _Pending()
@@ -189,16 +190,16 @@ def record_fields(
     if _pending.depth == 0:
         raise RuntimeError("record must run inside unit_of_work()")
     _pending.transitions.append(
-        Transition(
+        {
             **fields,
-            name=name,
-            source=source,
-            target=target,
-            actor=actor.user,
-            actor_label=actor.label,
-            reason=reason,
-            metadata=dict(metadata or {}),
-        )
+            "name": name,
+            "source": source,
+            "target": target,
+            "actor_id": actor.user.pk if actor.user is not None else None,
+            "actor_label": actor.label,
+            "reason": reason,
+            "metadata": dict(metadata or {}),
+        }
     )
     if emit and prefix != "item":
         payload = {
@@ -210,11 +211,11 @@ def record_fields(
             "actor": actor.label,
         }
         event_name = f"{prefix}.{target}" if source != target else f"{prefix}.{name}"
-        _pending.events.append(Event(instance_id=fields["instance_id"], name=event_name, payload=payload))
+        _pending.events.append({"instance_id": fields["instance_id"], "name": event_name, "payload": payload})
 
 
 def emit_event(*, instance_id: Any, name: str, payload: Mapping[str, Any]) -> None:
     """Queue an outbox event that is not a transition (an SLA crossing, a gate failure)."""
     if _pending.depth == 0:
         raise RuntimeError("emit_event must run inside unit_of_work()")
-    _pending.events.append(Event(instance_id=instance_id, name=name, payload=dict(payload)))
+    _pending.events.append({"instance_id": instance_id, "name": name, "payload": dict(payload)})
