@@ -305,6 +305,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="interleaved repetitions")
     parser.add_argument("--inprocess-n", type=int, default=50, help="instances per in-process case")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-inprocess", action="store_true")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so the cleanup below runs
     if not args.skip_throughput:
@@ -316,7 +317,8 @@ def main() -> None:
         finally:
             drop_database()
             flush_redis()
-    in_process(args.inprocess_n, args.repeat)
+    if not args.skip_inprocess:
+        in_process(args.inprocess_n, args.repeat)
 
 
 if __name__ == "__main__":

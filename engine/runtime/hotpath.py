@@ -29,6 +29,7 @@ from engine.models import (
     PhaseRun,
     TemplateVersion,
     Transition,
+    VersionState,
     WorkflowInstance,
     WorkflowTemplate,
 )
@@ -158,28 +159,89 @@ def lock_instance(instance_id: Any) -> WorkflowInstance:
 
     PostgreSQL only (the caller uses the queryset elsewhere). Raises WorkflowInstance.DoesNotExist.
     """
-    vendor, quote = connection.vendor, connection.ops.quote_name
-    tables = [quote(model._meta.db_table) for model in (WorkflowInstance, TemplateVersion, WorkflowTemplate)]
-    i = reader(WorkflowInstance, vendor, tables[0])
-    v = reader(TemplateVersion, vendor, tables[1], ("definition",))
-    t = reader(WorkflowTemplate, vendor, tables[2])
-    sql = (
-        f"SELECT {i.columns}, {v.columns}, {t.columns}, STATEMENT_TIMESTAMP() FROM {tables[0]} "
-        f"JOIN {tables[1]} ON {tables[1]}.id = {tables[0]}.version_id "
-        f"JOIN {tables[2]} ON {tables[2]}.id = {tables[0]}.template_id "
-        f"WHERE {tables[0]}.id = %s FOR UPDATE OF {tables[0]}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [_prep(WorkflowInstance, "id", instance_id)])
-        row = cursor.fetchone()
+    row = _locked(f"{_table(WorkflowInstance)}.id = %s", _prep(WorkflowInstance, "id", instance_id))
     if row is None:
         raise WorkflowInstance.DoesNotExist(f"no instance {instance_id}")
-    instance = i.build(row[: i.width])
-    cache = instance._state.fields_cache
-    cache["version"] = v.build(row[i.width : i.width + v.width])
-    cache["template"] = t.build(row[i.width + v.width : -1])
+    return row[0]
+
+
+def lock_phase_run(pk: int) -> PhaseRun | None:
+    """A phase run with its instance locked (version, template and `db_now` as `lock_instance` gives them),
+    or None. The run's columns are read by the locking statement, so they may predate the lock."""
+    row = _locked(f"{_table(PhaseRun)}.id = %s", pk, run=True)
+    if row is None:
+        return None
+    instance, run = row
+    run._state.fields_cache["instance"] = instance
+    run.db_now = instance.db_now
+    return run
+
+
+def _table(model: type[models.Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _locked(where: str, param: Any, *, run: bool = False) -> tuple[Any, ...] | None:
+    """The one row `where` finds (an instance, or with `run` a phase run and its instance), the instance
+    locked FOR UPDATE and nothing else, its version and template attached."""
+    vendor = connection.vendor
+    i_table, v_table, t_table, r_table = map(
+        _table, (WorkflowInstance, TemplateVersion, WorkflowTemplate, PhaseRun)
+    )
+    readers = [
+        reader(WorkflowInstance, vendor, i_table),
+        reader(TemplateVersion, vendor, v_table, ("definition",)),
+        reader(WorkflowTemplate, vendor, t_table),
+    ]
+    source = i_table
+    if run:
+        readers.append(reader(PhaseRun, vendor, r_table))
+        source = f"{r_table} JOIN {i_table} ON {i_table}.id = {r_table}.instance_id"
+    sql = (
+        f"SELECT {', '.join(r.columns for r in readers)}, STATEMENT_TIMESTAMP() FROM {source} "
+        f"JOIN {v_table} ON {v_table}.id = {i_table}.version_id "
+        f"JOIN {t_table} ON {t_table}.id = {i_table}.template_id "
+        f"WHERE {where} FOR UPDATE OF {i_table}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [param])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    objects, offset = [], 0
+    for read in readers:
+        objects.append(read.build(row[offset : offset + read.width]))
+        offset += read.width
+    instance, version, template = objects[:3]
+    instance._state.fields_cache.update(version=version, template=template)
     instance.db_now = row[-1]
-    return instance
+    return (instance, *objects[3:])
+
+
+def startable_version(template_key: str, number: int | None) -> TemplateVersion | None:
+    """The published version to start (the newest, or `number`), with its template and `db_now`, or None:
+    what `_startable_version`'s queryset gives, without compiling it. PostgreSQL only."""
+    vendor, quote = connection.vendor, connection.ops.quote_name
+    tables = [quote(model._meta.db_table) for model in (TemplateVersion, WorkflowTemplate)]
+    v = reader(TemplateVersion, vendor, tables[0], ("definition",))
+    t = reader(WorkflowTemplate, vendor, tables[1])
+    which = f"AND {tables[0]}.number = %s " if number is not None else ""
+    sql = (
+        f"SELECT {v.columns}, {t.columns}, STATEMENT_TIMESTAMP() FROM {tables[0]} "
+        f"JOIN {tables[1]} ON {tables[1]}.id = {tables[0]}.template_id "
+        f"WHERE {tables[1]}.key = %s AND {tables[0]}.state = %s {which}"
+        f"ORDER BY {tables[0]}.number DESC LIMIT 1"
+    )
+    params: list[Any] = [template_key, VersionState.PUBLISHED, *([number] if number is not None else [])]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    version = v.build(row[: v.width])
+    version._state.fields_cache["template"] = t.build(row[v.width : -1])
+    version.db_now = row[-1]
+    return version
 
 
 # --- the attempt's state changes ------------------------------------------------------------------------

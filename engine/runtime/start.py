@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Now
 from jsonschema import Draft202012Validator
 
@@ -149,9 +150,9 @@ def start_or_find(
                 depth=depth,
             )
             instance.start(at=now)  # written by the INSERT itself: created → running is one row write
-            with (
-                transaction.atomic()
-            ):  # a savepoint: losing the business-key race leaves the outer block usable
+            # With a business key, a savepoint: losing the key's race (the unique constraint) leaves an outer
+            # block usable. Without one nothing can collide (the id is a new UUID), so no savepoint.
+            with transaction.atomic() if business_key else nullcontext():
                 instance.save(force_insert=True)
             record(
                 instance,
@@ -185,6 +186,11 @@ def _found(existing: WorkflowInstance, params: dict[str, Any]) -> Started:
 
 def _startable_version(template_key: str, number: int | None) -> TemplateVersion:
     """The version to start, its template and the database clock in one query (errors: `pick_version`)."""
+    if connection.vendor == "postgresql":
+        found = hotpath.startable_version(template_key, number)
+        if found is not None:
+            return found
+        return _refusal(template_key, number)
     versions = (
         TemplateVersion.objects.select_related("template")
         .defer("definition")  # read only if the plan is not cached yet
@@ -197,6 +203,11 @@ def _startable_version(template_key: str, number: int | None) -> TemplateVersion
         found = versions.filter(number=number, state=VersionState.PUBLISHED).first()
     if found is not None:
         return found
+    return _refusal(template_key, number)
+
+
+def _refusal(template_key: str, number: int | None) -> TemplateVersion:
+    """Why nothing starts: no such template, no such version, or not published (raises)."""
     template = WorkflowTemplate.objects.filter(key=template_key).first()
     if template is None:
         raise NotFound(f"no template {template_key!r}")
