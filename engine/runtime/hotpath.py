@@ -358,6 +358,19 @@ def make_ready(model: AttemptModel, pks: Sequence[int], *, now: datetime) -> Non
 # --- starting --------------------------------------------------------------------------------------------
 
 
+def insert_instance(instance: WorkflowInstance) -> None:
+    """INSERT a new instance's row as `save(force_insert=True)` does (auto_now fields stamped by their
+    `pre_save`), without the ORM's compiler; the object is then as a save leaves it."""
+    fields = WorkflowInstance._meta.concrete_fields
+    columns = ", ".join(connection.ops.quote_name(_column(f)) for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    params = [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {_table(WorkflowInstance)} ({columns}) VALUES ({marks})", params)
+    instance._state.adding, instance._state.db = False, connection.alias
+    instance._update_initial_state()  # type: ignore[attr-defined]  # django-fsm's record of the saved state
+
+
 def insert_runs(
     instance_id: Any, rows: Sequence[tuple[str, str, int, str]], *, now: datetime
 ) -> dict[str, int]:

@@ -153,7 +153,7 @@ def start_or_find(
             # With a business key, a savepoint: losing the key's race (the unique constraint) leaves an outer
             # block usable. Without one nothing can collide (the id is a new UUID), so no savepoint.
             with transaction.atomic() if business_key else nullcontext():
-                instance.save(force_insert=True)
+                hotpath.insert_instance(instance)
             record(
                 instance,
                 "start",
