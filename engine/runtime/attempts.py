@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,7 +34,7 @@ from engine.runtime.advance import Advancer, load_runs, lock_instance
 from engine.runtime.clock import db_now
 from engine.runtime.dispatch import AttemptRef
 from engine.runtime.failures import error_from_exception, error_record
-from engine.runtime.journal import record, record_fields, retrying, unit_of_work
+from engine.runtime.journal import record, record_fields, retrying, ride_along, subject_of, unit_of_work
 from engine.runtime.limits import time_limit
 from engine.runtime.plans import plan_for
 from engine.runtime.retries import handle_attempt_failure
@@ -104,13 +104,21 @@ def attempt_run(ref: AttemptRef, *, actor: Actor, chain_limit: int = 1) -> int:
 # --- claim ----------------------------------------------------------------------------------------------
 
 
+class ClaimLost(Exception):
+    """The conditional update of a claim that rode along with the journal matched nothing: the run changed
+    since it was read (a duplicate delivery took it). Raised inside the unit of work, so it rolls back."""
+
+
 def attempt_claim(ref: AttemptRef, *, actor: Actor) -> Claim | None:
     """Take the attempt if it is ready (or a due retry) and its instance is running; otherwise do nothing.
 
     Locks the instance row (and only it: the run is then changed by a conditional update, the template
     version is never locked), so claims take the same lock order as recording and the reaper.
     """
-    return retrying(lambda: _claim(ref, actor=actor))
+    try:
+        return retrying(lambda: _claim(ref, actor=actor))
+    except ClaimLost:
+        return None  # a duplicate delivery: the other one holds the attempt
 
 
 def _claim(ref: AttemptRef, *, actor: Actor) -> Claim | None:
@@ -144,7 +152,18 @@ def _claim(ref: AttemptRef, *, actor: Actor) -> Claim | None:
             return None  # a duplicate delivery, or a retry that is not due yet
         phase_id = run.owning_run.phase_id
         spec = plan_for(instance.version).phases[phase_id]
-        return take_lease(ref, instance, spec, run, source=run.state, actor=actor, now=now)
+        _, prefix, audit = subject_of(run)
+        return lease_at_commit(
+            ref,
+            instance,
+            spec,
+            run,
+            source=run.state,
+            attempt=run.attempt,
+            audit=(prefix, audit),
+            actor=actor,
+            now=now,
+        )
 
 
 def take_lease(
@@ -186,6 +205,61 @@ def take_lease(
         metadata={"attempt": claimed.attempt},
     )
     return Claim(ref=ref, instance=instance, spec=spec, run=claimed, token=token, claimed_at=now)
+
+
+def lease_at_commit(
+    ref: AttemptRef,
+    instance: WorkflowInstance,
+    spec: PhasePlan,
+    run: PhaseRun | ItemRun,
+    *,
+    source: str,
+    attempt: int,
+    audit: tuple[str, dict[str, Any]],
+    actor: Actor,
+    now: datetime,
+) -> Claim:
+    """`take_lease`, with the claim's update riding along with the unit of work's journal insert.
+
+    The update is fenced by `source` and by `attempt` (the run's attempt number before the claim), so the
+    audit row can say which attempt it is before the update runs. If it matches nothing, ClaimLost rolls the
+    unit back. The returned Claim's `run` is the claimed row once the unit has flushed.
+    """
+    token = str(uuid.uuid4())
+    model = type(run)
+    sql, params, read = hotpath.claim_statement(
+        model,
+        run.pk,
+        source=source,
+        attempt=attempt,
+        token=token,
+        owner=actor.label,
+        now=now,
+        lease_expires_at=now + lease_for(spec),
+    )
+    claim = Claim(ref=ref, instance=instance, spec=spec, run=run, token=token, claimed_at=now)
+
+    def claimed(row: Sequence[Any] | None) -> None:
+        if row is None:
+            raise ClaimLost(f"{model.__name__} #{run.pk} was no longer {source} at attempt {attempt}")
+        claim.run = read.build(row)
+
+    ride_along(hotpath.RideAlong(sql=sql, params=params, done=claimed, width=read.width))
+    prefix, fields = audit
+    first = {"pending": "make_ready", "waiting": "wake"}.get(source)
+    if first:
+        record_fields(prefix, fields, first, source=source, target=PhaseState.READY, actor=actor)
+    target = hotpath.target_of(model, "claim_attempt", PhaseState.READY)
+    record_fields(
+        prefix,
+        fields,
+        "claim_attempt",
+        source=PhaseState.READY,
+        target=target,
+        actor=actor,
+        metadata={"attempt": attempt + 1},
+    )
+    return claim
 
 
 # --- execute --------------------------------------------------------------------------------------------
@@ -395,6 +469,21 @@ def claim_kept(advancer: Advancer, actor: Actor) -> Claim | None:
         run = PhaseRun(pk=ref.phase_run_id)
     if source not in (PhaseState.READY, PhaseState.PENDING):
         return None
+    if source == PhaseState.PENDING and not ref.item_run_id:
+        # Made ready in memory only, in this unit, under the instance lock: nobody else can take it, and a
+        # pending phase run's attempt is 0 (reopen resets it). Its claim rides along with the journal.
+        audit = ("phase", advancer.runs.audit_fields(phase_id))
+        return lease_at_commit(
+            ref,
+            advancer.instance,
+            spec,
+            run,
+            source=source,
+            attempt=0,
+            audit=audit,
+            actor=actor,
+            now=advancer.now,
+        )
     claim = take_lease(ref, advancer.instance, spec, run, source=source, actor=actor, now=advancer.now)
     if claim is None and source == PhaseState.PENDING:
         raise ConcurrentTransition(f"{spec.id} changed under the instance lock")

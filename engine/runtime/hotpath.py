@@ -14,7 +14,8 @@ either, and the `WHERE state = <source>` of each update is the same fence Concur
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -262,25 +263,68 @@ def claim(
     Returns the claimed row as read back by the update, or None when the run was no longer in `source`.
     From `pending` this is `make_ready` then `claim_attempt`; from `waiting`, `wake` then `claim_attempt`.
     """
+    _claim_targets(model, source)
+    return _update_returning(
+        model, pk, "state = %s", [source], **_claim_values(token, owner, now, lease_expires_at)
+    )
+
+
+def _claim_targets(model: AttemptModel, source: str) -> None:
+    """The model must declare the claim from `source` (raises TransitionNotAllowed otherwise)."""
     if source == "pending":
         target_of(model, "make_ready", source)
     elif source == "waiting":
         target_of(model, "wake", source)
-    target = target_of(model, "claim_attempt", "ready")
-    return _update_returning(
-        model,
-        pk,
-        "state = %s",
-        [source],
-        state=target,
-        attempt=_Sql("attempt + 1", prep=False),
-        lease_token=token,
-        lease_owner=owner,
-        lease_expires_at=lease_expires_at,
-        started_at=_Sql("COALESCE(started_at, %s)", now),
-        next_run_at=None,
-        updated_at=now,
+    target_of(model, "claim_attempt", "ready")
+
+
+def _claim_values(token: str, owner: str, now: datetime, lease_expires_at: datetime) -> dict[str, Any]:
+    """What `claim_attempt` sets."""
+    return {
+        "state": "active",
+        "attempt": _Sql("attempt + 1", prep=False),
+        "lease_token": token,
+        "lease_owner": owner,
+        "lease_expires_at": lease_expires_at,
+        "started_at": _Sql("COALESCE(started_at, %s)", now),
+        "next_run_at": None,
+        "updated_at": now,
+    }
+
+
+@dataclass
+class RideAlong:
+    """A conditional `UPDATE … RETURNING` that runs with the unit of work's journal insert, in the same
+    statement on PostgreSQL (one round trip less). `done` gets the returned row, or None when the update
+    matched nothing; it raises then, so the unit of work rolls back with the rows it queued."""
+
+    sql: str
+    params: list[Any]
+    done: Callable[[Sequence[Any] | None], None]
+    width: int
+
+
+def claim_statement(
+    model: AttemptModel,
+    pk: int,
+    *,
+    source: str,
+    attempt: int,
+    token: str,
+    owner: str,
+    now: datetime,
+    lease_expires_at: datetime,
+) -> tuple[str, list[Any], Reader]:
+    """`claim` as a statement to run later (see RideAlong), fenced by the attempt number as well: the audit
+    row says which attempt this is before the update runs."""
+    _claim_targets(model, source)
+    sets, params = _set_clause(model, _claim_values(token, owner, now, lease_expires_at))
+    read = reader(model, connection.vendor)
+    sql = (
+        f"UPDATE {model._meta.db_table} SET {sets} WHERE id = %s AND state = %s AND attempt = %s "
+        f"RETURNING {read.columns}"
     )
+    return sql, [*params, pk, source, attempt], read
 
 
 def complete_leased(
@@ -431,18 +475,40 @@ def _inserter(model: type[models.Model], vendor: str) -> _Inserter:
     return _Inserter(model)
 
 
-def insert_journal(transitions: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]]) -> list[int]:
-    """Write the audit rows and outbox events (dicts of field values) with one multi-row INSERT each;
-    returns the event ids. On PostgreSQL both inserts are one statement (a data-modifying CTE).
-    """
+def insert_journal(
+    transitions: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]], along: RideAlong | None = None
+) -> list[int]:
+    """Write the audit rows and outbox events (dicts of field values) with one multi-row INSERT each, and
+    run `along` with them; returns the event ids. On PostgreSQL all of it is one statement (data-modifying
+    CTEs)."""
     now = timezone.now()
     vendor = connection.vendor
     t_sql, t_params = _inserter(Transition, vendor).sql(transitions, now) if transitions else ("", [])
     e_sql, e_params = _inserter(Event, vendor).sql(events, now) if events else ("", [])
     with connection.cursor() as cursor:
-        if vendor == "postgresql" and t_sql and e_sql:
-            cursor.execute(f"WITH t AS ({t_sql}) {e_sql} RETURNING id", [*t_params, *e_params])
-            return [row[0] for row in cursor.fetchall()]
+        if vendor == "postgresql" and (along or (t_sql and e_sql)):
+            parts, params = [], []
+            for name, sql, values in (
+                ("c", along and along.sql, along and along.params),
+                ("t", t_sql, t_params),
+            ):
+                if sql:
+                    parts.append(f"{name} AS ({sql})")
+                    params.extend(values or [])
+            if e_sql:
+                parts.append(f"e AS ({e_sql} RETURNING id)")
+                params.extend(e_params)
+            ids = "ARRAY(SELECT id FROM e)" if e_sql else "NULL::int[]"
+            rest = ", c.* FROM (SELECT 1) AS one LEFT JOIN c ON true" if along else ""
+            cursor.execute(f"WITH {', '.join(parts)} SELECT {ids}{rest}", params)
+            row = cursor.fetchone()
+            if along:
+                claimed = row[1:]
+                along.done(claimed if claimed[0] is not None else None)
+            return list(row[0] or [])
+        if along:
+            cursor.execute(along.sql, along.params)
+            along.done(cursor.fetchone())
         if t_sql:
             cursor.execute(t_sql, t_params)
         if e_sql:

@@ -16,12 +16,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import OperationalError, connection, transaction
 
 from engine.models import ItemRun, PhaseRun, WorkflowInstance
 from engine.runtime.actors import Actor
+
+if TYPE_CHECKING:
+    from engine.runtime.hotpath import RideAlong
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -33,6 +36,7 @@ class _Pending(threading.local):
         # Field values of the rows to insert (see hotpath.insert_journal), not model objects.
         self.transitions: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
+        self.along: RideAlong | None = None
 
 
 _pending = _Pending()
@@ -51,6 +55,7 @@ def unit_of_work() -> Iterator[None]:
             if _pending.depth == 1:
                 _pending.transitions.clear()
                 _pending.events.clear()
+                _pending.along = None
             raise
         finally:
             _pending.depth -= 1
@@ -64,14 +69,21 @@ def flush_queued() -> None:
         _flush()
 
 
+def ride_along(statement: RideAlong) -> None:
+    """Run `statement` with this unit of work's journal insert (see hotpath.RideAlong)."""
+    if _pending.depth == 0 or _pending.along is not None:
+        raise RuntimeError("ride_along needs a unit of work with no other statement riding along")
+    _pending.along = statement
+
+
 def _flush() -> None:
-    transitions, events = _pending.transitions, _pending.events
-    _pending.transitions, _pending.events = [], []
-    if transitions or events:
+    transitions, events, along = _pending.transitions, _pending.events, _pending.along
+    _pending.transitions, _pending.events, _pending.along = [], [], None
+    if transitions or events or along:
         from engine.events import deliver_after_commit
         from engine.runtime.hotpath import insert_journal
 
-        deliver_after_commit(insert_journal(transitions, events))
+        deliver_after_commit(insert_journal(transitions, events, along))
 
 
 # Deadlock and serialisation failures: the database rolled the whole transaction back, so running the unit of
@@ -104,7 +116,7 @@ def retrying(work: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def _subject(obj: Any) -> tuple[WorkflowInstance | None, str, dict[str, Any]]:
+def subject_of(obj: Any) -> tuple[WorkflowInstance | None, str, dict[str, Any]]:
     """The instance, event prefix and audit foreign keys for a transitioned object."""
     if isinstance(obj, WorkflowInstance):
         return obj, "instance", {"instance_id": obj.pk}
@@ -160,7 +172,7 @@ def record(
     emit: bool = True,
 ) -> None:
     """Queue an audit row (and an outbox event) for an action on `obj`, even one that keeps the state."""
-    _, prefix, fields = _subject(obj)
+    _, prefix, fields = subject_of(obj)
     record_fields(
         prefix,
         fields,
@@ -186,7 +198,7 @@ def record_fields(
     metadata: Mapping[str, Any] | None = None,
     emit: bool = True,
 ) -> None:
-    """`record` for a row the caller did not load: `fields` are the audit row's keys (see `_subject`)."""
+    """`record` for a row the caller did not load: `fields` are the audit row's keys (see `subject_of`)."""
     if _pending.depth == 0:
         raise RuntimeError("record must run inside unit_of_work()")
     _pending.transitions.append(
