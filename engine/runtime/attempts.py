@@ -34,7 +34,15 @@ from engine.runtime.advance import Advancer, load_runs, lock_instance
 from engine.runtime.clock import db_now
 from engine.runtime.dispatch import AttemptRef
 from engine.runtime.failures import error_from_exception, error_record
-from engine.runtime.journal import record, record_fields, retrying, ride_along, subject_of, unit_of_work
+from engine.runtime.journal import (
+    journal_rows,
+    record,
+    record_fields,
+    retrying,
+    ride_along,
+    subject_of,
+    unit_of_work,
+)
 from engine.runtime.limits import time_limit
 from engine.runtime.plans import plan_for
 from engine.runtime.retries import handle_attempt_failure
@@ -397,8 +405,17 @@ def _record(
         if error is None and output is not None and _plain_task(claim):
             # The common case: one conditional update fenced by the lease token, no row read; on
             # PostgreSQL the same statement reads every phase's state for the scheduler.
+            audit = {
+                "instance_id": instance.pk,
+                "phase_run_id": claim.run.pk,
+                "phase_id": claim.spec.id,
+                "round": claim.run.round,  # a reopen changes the round and the lease: then nothing is written
+            }
+            journal = journal_rows(
+                "phase", audit, "complete", source=PhaseState.ACTIVE, target=PhaseState.COMPLETED, actor=actor
+            )
             accepted, light = hotpath.complete_leased_reading_states(
-                instance.pk, claim.run.pk, token=claim.token, output=output, now=now
+                instance.pk, claim.run.pk, token=claim.token, output=output, now=now, journal=journal
             )
             if not accepted:
                 return _refused(claim)
@@ -407,14 +424,6 @@ def _record(
                 runs.changed(claim.spec.id, PhaseState.COMPLETED)
             else:
                 runs = RunBook.of_new(instance, light)
-            record_fields(
-                "phase",
-                runs.audit_fields(claim.spec.id),
-                "complete",
-                source=PhaseState.ACTIVE,
-                target=PhaseState.COMPLETED,
-                actor=actor,
-            )
             advancer = Advancer(
                 instance, actor=actor, now=now, runs=runs, keep_local=claim_next, keep_queue=claim.spec.queue
             )

@@ -34,6 +34,7 @@ from engine.models import (
     WorkflowInstance,
     WorkflowTemplate,
 )
+from engine.runtime.journal import queue_event_ids, queue_rows
 
 AttemptModel = type[PhaseRun] | type[ItemRun]
 
@@ -338,32 +339,48 @@ def complete_leased(
     return bool(changed)
 
 
-def complete_leased_reading_states(
-    instance_id: Any, pk: int, *, token: str, output: dict[str, Any], now: datetime
-) -> tuple[bool, list[tuple[str, int, str, str, int]] | None]:
-    """`complete_leased`, and every phase's `(phase_id, pk, state, type, round)` as the scheduler needs.
+Journal = tuple[dict[str, Any], dict[str, Any] | None]
 
-    On PostgreSQL one statement (a data-modifying CTE; its SELECT sees the rows as they were before the
+
+def complete_leased_reading_states(
+    instance_id: Any, pk: int, *, token: str, output: dict[str, Any], now: datetime, journal: Journal
+) -> tuple[bool, list[tuple[str, int, str, str, int]] | None]:
+    """`complete_leased` with its audit row and outbox event (`journal`, written only if the run was
+    completed), and every phase's `(phase_id, pk, state, type, round)` as the scheduler needs.
+
+    On PostgreSQL one statement (data-modifying CTEs; its SELECT sees the rows as they were before the
     update, so the completed run's state is overlaid here). Elsewhere the caller reads the states itself
-    (None). The caller holds the instance lock, so the read is current.
+    (None), and the journal rows are queued for the unit of work. The caller holds the instance lock, so the
+    read is current.
     """
+    transition, event = journal
     if connection.vendor != "postgresql":
-        return complete_leased(PhaseRun, pk, token=token, output=output, now=now), None
+        accepted = complete_leased(PhaseRun, pk, token=token, output=output, now=now)
+        if accepted:
+            queue_rows(transition, event)
+        return accepted, None
     target = target_of(PhaseRun, "complete", "active")
     sets, params = _set_clause(PhaseRun, _completion(target, output, now))
     table = PhaseRun._meta.db_table
+    vendor, stamp = connection.vendor, timezone.now()
+    t_sql, t_params = _inserter(Transition, vendor).sql_for_each(transition, stamp, "done")
+    e_sql, e_params = _inserter(Event, vendor).sql_for_each(event, stamp, "done") if event else ("", [])
+    events = f", e AS ({e_sql} RETURNING id)" if e_sql else ""
     sql = (
         f"WITH done AS (UPDATE {table} SET {sets} WHERE id = %s AND state = %s AND lease_token = %s "
-        f"RETURNING id) SELECT phase_id, id, state, phase_type, round, (SELECT count(*) FROM done) "
-        f"FROM {table} WHERE instance_id = %s"
+        f"RETURNING id), t AS ({t_sql}){events} "
+        f"SELECT phase_id, id, state, phase_type, round, (SELECT count(*) FROM done), "
+        f"{'ARRAY(SELECT id FROM e)' if e_sql else 'NULL::int[]'} FROM {table} WHERE instance_id = %s"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, pk, "active", token, instance_id])
+        cursor.execute(sql, [*params, pk, "active", token, *t_params, *e_params, instance_id])
         rows = cursor.fetchall()
     accepted = bool(rows) and rows[0][5] == 1
+    if accepted:
+        queue_event_ids(list(rows[0][6] or []))
     light = [
         (phase_id, run_pk, target if run_pk == pk and accepted else state, phase_type, round_)
-        for phase_id, run_pk, state, phase_type, round_, _ in rows
+        for phase_id, run_pk, state, phase_type, round_, _, _ in rows
     ]
     return accepted, light
 
@@ -460,14 +477,24 @@ class _Inserter:
         self.stamped = {f.attname for f in self.fields if getattr(f, "auto_now_add", False)}
 
     def sql(self, rows: Sequence[dict[str, Any]], now: datetime) -> tuple[str, list[Any]]:
-        params: list[Any] = []
-        for row in rows:
-            for f in self.fields:
-                name = f.attname
-                value = row[name] if name in row else now if name in self.stamped else f.get_default()
-                params.append(f.get_db_prep_save(value, connection))
+        params = [value for row in rows for value in self._values(row, now)]
         values = ", ".join([self.row] * len(rows))
         return f"INSERT INTO {self.table} ({self.columns}) VALUES {values}", params
+
+    def sql_for_each(self, row: dict[str, Any], now: datetime, source: str) -> tuple[str, list[Any]]:
+        """INSERT `row` once for every row of `source` (a CTE): none when it returned nothing."""
+        marks = ", ".join(["%s"] * len(self.fields))
+        return f"INSERT INTO {self.table} ({self.columns}) SELECT {marks} FROM {source}", self._values(
+            row, now
+        )
+
+    def _values(self, row: dict[str, Any], now: datetime) -> list[Any]:
+        values = []
+        for f in self.fields:
+            name = f.attname
+            value = row[name] if name in row else now if name in self.stamped else f.get_default()
+            values.append(f.get_db_prep_save(value, connection))
+        return values
 
 
 @cache

@@ -201,29 +201,64 @@ def record_fields(
     """`record` for a row the caller did not load: `fields` are the audit row's keys (see `subject_of`)."""
     if _pending.depth == 0:
         raise RuntimeError("record must run inside unit_of_work()")
-    _pending.transitions.append(
-        {
-            **fields,
-            "name": name,
-            "source": source,
-            "target": target,
-            "actor_id": actor.user.pk if actor.user is not None else None,
-            "actor_label": actor.label,
-            "reason": reason,
-            "metadata": dict(metadata or {}),
-        }
+    transition, event = journal_rows(
+        prefix, fields, name, source=source, target=target, actor=actor, reason=reason, metadata=metadata
     )
-    if emit and prefix != "item":
-        payload = {
-            "instance_id": str(fields["instance_id"]),
-            "phase_id": fields.get("phase_id", ""),
-            "transition": name,
-            "source": source,
-            "target": target,
-            "actor": actor.label,
-        }
-        event_name = f"{prefix}.{target}" if source != target else f"{prefix}.{name}"
-        _pending.events.append({"instance_id": fields["instance_id"], "name": event_name, "payload": payload})
+    queue_rows(transition, event if emit else None)
+
+
+def journal_rows(
+    prefix: str,
+    fields: dict[str, Any],
+    name: str,
+    *,
+    source: str,
+    target: str,
+    actor: Actor,
+    reason: str = "",
+    metadata: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The audit row and the outbox event (None for map items) of an action, as field values: what
+    `record_fields` queues, for a statement that writes them itself (the completion of a step)."""
+    transition = {
+        **fields,
+        "name": name,
+        "source": source,
+        "target": target,
+        "actor_id": actor.user.pk if actor.user is not None else None,
+        "actor_label": actor.label,
+        "reason": reason,
+        "metadata": dict(metadata or {}),
+    }
+    if prefix == "item":
+        return transition, None
+    payload = {
+        "instance_id": str(fields["instance_id"]),
+        "phase_id": fields.get("phase_id", ""),
+        "transition": name,
+        "source": source,
+        "target": target,
+        "actor": actor.label,
+    }
+    event_name = f"{prefix}.{target}" if source != target else f"{prefix}.{name}"
+    return transition, {"instance_id": fields["instance_id"], "name": event_name, "payload": payload}
+
+
+def queue_rows(transition: dict[str, Any], event: dict[str, Any] | None) -> None:
+    """Queue rows made by `journal_rows` for the unit of work's insert."""
+    if _pending.depth == 0:
+        raise RuntimeError("queue_rows must run inside unit_of_work()")
+    _pending.transitions.append(transition)
+    if event is not None:
+        _pending.events.append(event)
+
+
+def queue_event_ids(ids: list[int]) -> None:
+    """Outbox events written by a statement of the caller's own: delivered after the commit, as flushed
+    ones are."""
+    from engine.events import deliver_after_commit
+
+    deliver_after_commit(ids)
 
 
 def emit_event(*, instance_id: Any, name: str, payload: Mapping[str, Any]) -> None:
