@@ -10,9 +10,19 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.test import override_settings
 
-from engine.models import DeadLetter, PhaseRun, Transition
+from engine.models import DeadLetter, Event, PhaseRun, Transition
 from engine.runtime.actors import Actor
-from engine.runtime.attempts import attempt_claim, attempt_record, attempt_run, execute
+from engine.runtime.advance import lock_instance
+from engine.runtime.attempts import (
+    ClaimLost,
+    attempt_claim,
+    attempt_record,
+    attempt_run,
+    execute,
+    lease_at_commit,
+)
+from engine.runtime.journal import unit_of_work
+from engine.runtime.plans import plan_for
 from engine.runtime.reaper import leases_reap
 from engine.runtime.start import start_instance
 from engine.runtime.sweeps import due_work_dispatch
@@ -52,6 +62,33 @@ def test_duplicate_delivery_of_the_same_message_runs_the_activity_once(broker):
     assert claims == 1
 
 
+def test_a_claim_whose_run_changed_since_it_was_read_rolls_back_what_it_queued(broker):
+    """The claim rides along with the journal insert, fenced by state and attempt: if the run moved on
+    since the locking read (another delivery took it), nothing of the claim is written."""
+    one_task()
+    instance = start_instance("one", {})
+    ref = broker.sent.pop()
+    run = PhaseRun.objects.get(instance=instance, phase_id="work")
+    journal_before = Transition.objects.filter(instance=instance).count(), Event.objects.count()
+    actor = Actor(label="worker:stale")
+    with pytest.raises(ClaimLost), unit_of_work():
+        locked = lock_instance(instance.pk)
+        spec = plan_for(locked.version).phases["work"]
+        stale_attempt = run.attempt + 1  # as if another worker had claimed it since the read
+        audit = (
+            "phase",
+            {"instance_id": instance.pk, "phase_run_id": run.pk, "phase_id": "work", "round": 1},
+        )
+        lease_at_commit(
+            ref, locked, spec, run, source="ready", attempt=stale_attempt, audit=audit, actor=actor, now=PAST
+        )
+    run.refresh_from_db()
+    assert (run.state, run.attempt, run.lease_token) == ("ready", 0, None)
+    assert (Transition.objects.filter(instance=instance).count(), Event.objects.count()) == journal_before
+    assert attempt_run(ref, actor=actor) == 1  # the message still runs the attempt
+    assert states(instance)["work"] == "completed"
+
+
 def test_reaper_turns_an_expired_lease_into_a_transient_failure_that_is_retried(broker):
     one_task(retry={"max_attempts": 3, "initial_interval": "PT0S"})
     instance = start_instance("one", {})
@@ -67,6 +104,9 @@ def test_reaper_turns_an_expired_lease_into_a_transient_failure_that_is_retried(
     output, error = execute(claim)
     assert not attempt_record(claim, output=output, error=error, actor=Actor(label="worker:dead"))
     assert PhaseRun.objects.get(pk=run.pk).state == "waiting"
+    # nor does it leave an audit row or an outbox event of a completion that did not happen
+    assert not Transition.objects.filter(instance=instance, phase_id="work", name="complete").exists()
+    assert not Event.objects.filter(instance=instance, name="phase.completed").exists()
     broker.drain(include_delayed=True)  # the retry the reaper scheduled
     assert reload(instance).state == "completed"
 
