@@ -219,7 +219,9 @@ class Sample:
         return self.engine_rate / self.celery_rate
 
 
-def throughput(n: int, repeat: int, env: dict[str, str]) -> tuple[list[Sample], list[float]]:
+def throughput(
+    n: int, repeat: int, env: dict[str, str]
+) -> tuple[list[Sample], list[tuple[int, list[float]]]]:
     import django
 
     django.setup()
@@ -240,6 +242,9 @@ def throughput(n: int, repeat: int, env: dict[str, str]) -> tuple[list[Sample], 
         for shape in ("linear", "fanout"):  # warm up: the worker's processes are up, plans are cached
             celery_run(shape, 20)
             engine_run(shape, 20)
+        # The pool processes' memory after warm-up, then after each repetition.
+        engine_steps = 0
+        rss = [(engine_steps, rss_mb(worker))]
         for _ in range(repeat):
             for shape in ("linear", "fanout"):
                 before = meter.snapshot()
@@ -256,9 +261,10 @@ def throughput(n: int, repeat: int, env: dict[str, str]) -> tuple[list[Sample], 
                     engine_cpu_ms=1000 * CpuMeter.spent(middle, after) / steps,
                 )
                 samples.append(sample)
+                engine_steps += steps
                 print(f"  {shape}: celery {sample.celery_rate:.0f}, engine {sample.engine_rate:.0f} st/s",
                       flush=True)  # fmt: skip
-        rss = rss_mb(worker)
+            rss.append((engine_steps, rss_mb(worker)))
     finally:
         worker.terminate()
         worker.wait(timeout=60)
@@ -268,7 +274,7 @@ def throughput(n: int, repeat: int, env: dict[str, str]) -> tuple[list[Sample], 
 MEDIANS = ("celery_rate", "engine_rate", "ratio", "celery_cpu_ms", "engine_cpu_ms")
 
 
-def print_throughput(samples: list[Sample], n: int, rss: list[float]) -> None:
+def print_throughput(samples: list[Sample], n: int, rss: list[tuple[int, list[float]]]) -> None:
     print(f"\nThroughput: {n} instances × {STEPS} no-op steps, 1 worker × 2 prefork processes,")
     print("PostgreSQL + Redis; CPU per step of the driver, the worker and its PostgreSQL backends")
     print(f"{'template':<9}{'rep':>4}{'celery st/s':>13}{'engine st/s':>13}{'ratio':>8}"
@@ -281,8 +287,9 @@ def print_throughput(samples: list[Sample], n: int, rss: list[float]) -> None:
         m = {name: statistics.median(getattr(s, name) for s in rows) for name in MEDIANS}
         print(f"{shape:<9}{'med':>4}{m['celery_rate']:>13.0f}{m['engine_rate']:>13.0f}{m['ratio']:>7.2f}x"
               f"{m['celery_cpu_ms']:>14.2f} ms{m['engine_cpu_ms']:>14.2f} ms")  # fmt: skip
-    if rss:
-        print(f"worker pool processes' RSS at the end: {', '.join(f'{r:.0f} MB' for r in rss)}")
+    print("worker pool processes' RSS (after warm-up, then after each repetition; both sides share them):")
+    for steps, sizes in rss:
+        print(f"  after {steps:>6} engine steps: {', '.join(f'{size:.0f} MB' for size in sizes)}")
 
 
 def in_process(n: int, repeat: int) -> None:
