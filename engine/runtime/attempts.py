@@ -36,6 +36,8 @@ from engine.runtime.dispatch import AttemptRef
 from engine.runtime.failures import error_from_exception, error_record
 from engine.runtime.journal import (
     journal_rows,
+    queue_event_ids,
+    queue_rows,
     record,
     record_fields,
     retrying,
@@ -414,11 +416,15 @@ def _record(
             journal = journal_rows(
                 "phase", audit, "complete", source=PhaseState.ACTIVE, target=PhaseState.COMPLETED, actor=actor
             )
-            accepted, light = hotpath.complete_leased_reading_states(
+            accepted, light, event_ids = hotpath.complete_leased_reading_states(
                 instance.pk, claim.run.pk, token=claim.token, output=output, now=now, journal=journal
             )
             if not accepted:
                 return _refused(claim)
+            if event_ids is None:
+                queue_rows(*journal)  # not written by the statement: the unit's insert writes them
+            else:
+                queue_event_ids(event_ids)
             if light is None:
                 runs = load_runs(instance)
                 runs.changed(claim.spec.id, PhaseState.COMPLETED)

@@ -34,7 +34,6 @@ from engine.models import (
     WorkflowInstance,
     WorkflowTemplate,
 )
-from engine.runtime.journal import queue_event_ids, queue_rows
 
 AttemptModel = type[PhaseRun] | type[ItemRun]
 
@@ -344,21 +343,19 @@ Journal = tuple[dict[str, Any], dict[str, Any] | None]
 
 def complete_leased_reading_states(
     instance_id: Any, pk: int, *, token: str, output: dict[str, Any], now: datetime, journal: Journal
-) -> tuple[bool, list[tuple[str, int, str, str, int]] | None]:
+) -> tuple[bool, list[tuple[str, int, str, str, int]] | None, list[int] | None]:
     """`complete_leased` with its audit row and outbox event (`journal`, written only if the run was
-    completed), and every phase's `(phase_id, pk, state, type, round)` as the scheduler needs.
+    completed), and every phase's `(phase_id, pk, state, type, round)` as the scheduler needs; returns
+    (accepted, states, ids of the events written).
 
     On PostgreSQL one statement (data-modifying CTEs; its SELECT sees the rows as they were before the
-    update, so the completed run's state is overlaid here). Elsewhere the caller reads the states itself
-    (None), and the journal rows are queued for the unit of work. The caller holds the instance lock, so the
-    read is current.
+    update, so the completed run's state is overlaid here). Elsewhere nothing but the update: the states and
+    the event ids are None, and the caller reads the one and queues the journal rows itself. The caller
+    holds the instance lock, so the read is current.
     """
     transition, event = journal
     if connection.vendor != "postgresql":
-        accepted = complete_leased(PhaseRun, pk, token=token, output=output, now=now)
-        if accepted:
-            queue_rows(transition, event)
-        return accepted, None
+        return complete_leased(PhaseRun, pk, token=token, output=output, now=now), None, None
     target = target_of(PhaseRun, "complete", "active")
     sets, params = _set_clause(PhaseRun, _completion(target, output, now))
     table = PhaseRun._meta.db_table
@@ -376,13 +373,11 @@ def complete_leased_reading_states(
         cursor.execute(sql, [*params, pk, "active", token, *t_params, *e_params, instance_id])
         rows = cursor.fetchall()
     accepted = bool(rows) and rows[0][5] == 1
-    if accepted:
-        queue_event_ids(list(rows[0][6] or []))
     light = [
         (phase_id, run_pk, target if run_pk == pk and accepted else state, phase_type, round_)
         for phase_id, run_pk, state, phase_type, round_, _, _ in rows
     ]
-    return accepted, light
+    return accepted, light, list(rows[0][6] or []) if accepted else []
 
 
 def _completion(target: str, output: dict[str, Any], now: datetime) -> dict[str, Any]:

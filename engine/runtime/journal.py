@@ -16,15 +16,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from django.db import OperationalError, connection, transaction
 
 from engine.models import ItemRun, PhaseRun, WorkflowInstance
 from engine.runtime.actors import Actor
-
-if TYPE_CHECKING:
-    from engine.runtime.hotpath import RideAlong
+from engine.runtime.hotpath import RideAlong, insert_journal
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -81,7 +79,6 @@ def _flush() -> None:
     _pending.transitions, _pending.events, _pending.along = [], [], None
     if transitions or events or along:
         from engine.events import deliver_after_commit
-        from engine.runtime.hotpath import insert_journal
 
         deliver_after_commit(insert_journal(transitions, events, along))
 
