@@ -1,11 +1,12 @@
 """The SQL of the step path: conditional updates and multi-row inserts, without model round trips.
 
-A step of automated work is a handful of statements: lock the instance, read the phase states, complete the
-run (fenced by its lease token), make its successors ready and claim the next one, write the audit rows and
-outbox events. Going through model saves costs more Python than the database spends on the statements, so
-those live here as plain SQL through `connection.cursor()`. The statements are portable (`RETURNING` works on
-PostgreSQL and SQLite ≥ 3.35); only the journal insert has a PostgreSQL form that writes both tables in one
-statement. The same tests run both.
+A step of automated work is three statements on PostgreSQL: lock the instance; complete the run (fenced by
+its lease token) with its audit row and event while reading every phase's state; claim the next run with the
+rest of the journal (the claim rides along with the insert, `RideAlong`). Going through querysets and model
+saves costs more Python than the database spends on the statements, so those live here as plain SQL through
+`connection.cursor()` (rows read and written with `sqlrows`). The statements are portable (`RETURNING` works
+on PostgreSQL and SQLite ≥ 3.35); the combined forms are PostgreSQL's (data-modifying CTEs), and SQLite runs
+their parts one by one. The same tests run both.
 
 django-fsm stays the declaration of the allowed transitions: every write here asks the model's transition
 graph (`target_of`) for the target state, so a transition the model does not declare cannot happen here
@@ -34,6 +35,7 @@ from engine.models import (
     WorkflowInstance,
     WorkflowTemplate,
 )
+from engine.runtime.sqlrows import Reader, column_of, inserter, reader
 
 AttemptModel = type[PhaseRun] | type[ItemRun]
 
@@ -92,46 +94,6 @@ def _update_returning(
         cursor.execute(sql, [*params, pk, *where_params])
         row = cursor.fetchone()
     return read.build(row) if row is not None else None
-
-
-class Reader:
-    """Reads rows of one model without the ORM's query compiler: the column list to select, and the
-    conversion of a fetched row back into a model object, as a queryset would have made it.
-
-    Fields left out (`omit`) are deferred on the object, as with `.defer()`.
-    """
-
-    def __init__(self, model: type[models.Model], *, alias: str = "", omit: Sequence[str] = ()) -> None:
-        fields = [f for f in model._meta.concrete_fields if f.name not in omit]
-        prefix = f"{alias}." if alias else ""
-        self.model = model
-        self.width = len(fields)
-        self.columns = ", ".join(prefix + connection.ops.quote_name(_column(f)) for f in fields)
-        self._attnames = [f.attname for f in fields]
-        self._converters = []
-        for index, field in enumerate(fields):
-            col = field.get_col(model._meta.db_table)
-            converters = [*connection.ops.get_db_converters(col), *field.get_db_converters(connection)]
-            if converters:
-                self._converters.append((index, col, converters))
-
-    def build(self, values: Sequence[Any]) -> Any:
-        row = list(values)
-        for index, col, converters in self._converters:
-            for convert in converters:
-                row[index] = convert(row[index], col, connection)
-        return self.model.from_db(connection.alias, self._attnames, row)
-
-
-@cache
-def reader(model: type[models.Model], vendor: str, alias: str = "", omit: tuple[str, ...] = ()) -> Reader:
-    """The Reader of `model` for this database vendor (quoting and converters differ), made once."""
-    return Reader(model, alias=alias, omit=omit)
-
-
-def _column(field: models.Field[Any, Any]) -> str:
-    assert field.column is not None  # concrete fields always have a column
-    return field.column
 
 
 class _Sql:
@@ -360,8 +322,8 @@ def complete_leased_reading_states(
     sets, params = _set_clause(PhaseRun, _completion(target, output, now))
     table = PhaseRun._meta.db_table
     vendor, stamp = connection.vendor, timezone.now()
-    t_sql, t_params = _inserter(Transition, vendor).sql_for_each(transition, stamp, "done")
-    e_sql, e_params = _inserter(Event, vendor).sql_for_each(event, stamp, "done") if event else ("", [])
+    t_sql, t_params = inserter(Transition, vendor).sql_for_each(transition, stamp, "done")
+    e_sql, e_params = inserter(Event, vendor).sql_for_each(event, stamp, "done") if event else ("", [])
     events = f", e AS ({e_sql} RETURNING id)" if e_sql else ""
     sql = (
         f"WITH done AS (UPDATE {table} SET {sets} WHERE id = %s AND state = %s AND lease_token = %s "
@@ -418,7 +380,7 @@ def insert_instance(instance: WorkflowInstance) -> None:
     """INSERT a new instance's row as `save(force_insert=True)` does (auto_now fields stamped by their
     `pre_save`), without the ORM's compiler; the object is then as a save leaves it."""
     fields = WorkflowInstance._meta.concrete_fields
-    columns = ", ".join(connection.ops.quote_name(_column(f)) for f in fields)
+    columns = ", ".join(connection.ops.quote_name(column_of(f)) for f in fields)
     marks = ", ".join(["%s"] * len(fields))
     params = [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields]
     with connection.cursor() as cursor:
@@ -460,43 +422,6 @@ def insert_runs(
 # --- the journal ----------------------------------------------------------------------------------------
 
 
-class _Inserter:
-    """A multi-row INSERT of one model from plain dicts of `attname: value` (no model objects: building them
-    costs more than the statement); missing fields take the model's default, `auto_now_add` ones `now`."""
-
-    def __init__(self, model: type[models.Model]) -> None:
-        self.table = model._meta.db_table
-        self.fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-        self.columns = ", ".join(connection.ops.quote_name(_column(f)) for f in self.fields)
-        self.row = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
-        self.stamped = {f.attname for f in self.fields if getattr(f, "auto_now_add", False)}
-
-    def sql(self, rows: Sequence[dict[str, Any]], now: datetime) -> tuple[str, list[Any]]:
-        params = [value for row in rows for value in self._values(row, now)]
-        values = ", ".join([self.row] * len(rows))
-        return f"INSERT INTO {self.table} ({self.columns}) VALUES {values}", params
-
-    def sql_for_each(self, row: dict[str, Any], now: datetime, source: str) -> tuple[str, list[Any]]:
-        """INSERT `row` once for every row of `source` (a CTE): none when it returned nothing."""
-        marks = ", ".join(["%s"] * len(self.fields))
-        return f"INSERT INTO {self.table} ({self.columns}) SELECT {marks} FROM {source}", self._values(
-            row, now
-        )
-
-    def _values(self, row: dict[str, Any], now: datetime) -> list[Any]:
-        values = []
-        for f in self.fields:
-            name = f.attname
-            value = row[name] if name in row else now if name in self.stamped else f.get_default()
-            values.append(f.get_db_prep_save(value, connection))
-        return values
-
-
-@cache
-def _inserter(model: type[models.Model], vendor: str) -> _Inserter:
-    return _Inserter(model)
-
-
 def insert_journal(
     transitions: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]], along: RideAlong | None = None
 ) -> list[int]:
@@ -505,8 +430,8 @@ def insert_journal(
     CTEs)."""
     now = timezone.now()
     vendor = connection.vendor
-    t_sql, t_params = _inserter(Transition, vendor).sql(transitions, now) if transitions else ("", [])
-    e_sql, e_params = _inserter(Event, vendor).sql(events, now) if events else ("", [])
+    t_sql, t_params = inserter(Transition, vendor).sql(transitions, now) if transitions else ("", [])
+    e_sql, e_params = inserter(Event, vendor).sql(events, now) if events else ("", [])
     with connection.cursor() as cursor:
         if vendor == "postgresql" and (along or (t_sql and e_sql)):
             parts, params = [], []
