@@ -36,7 +36,8 @@ def test_dashboard_draws_every_chart_and_filters(page, operator: str, tmp_path: 
     expect(states.locator("tr", has_text="running").locator("td")).to_have_text("3")
     durations = page.locator("[data-testid=table-durations] tbody tr").first
     expect(durations).to_contain_text("fetch")
-    expect(durations).to_contain_text("30 s")
+    # p50 from the duration histogram: the exact 30 s lies in the bucket (22, 33], interpolated to 27.5 s
+    expect(durations).to_contain_text("28 s")
     expect(page.locator("[data-testid=table-lags]")).to_contain_text("Expired leases not yet reaped")
     assert page.js_errors == []
     shot = Path(os.environ.get("PHASEGATE_SCREENSHOT_DIR", tmp_path)) / "dashboard.png"
