@@ -83,6 +83,16 @@ PATTERN_WORDS = {
     "^[A-Za-z][A-Za-z0-9_.-]{0,79}$": "a letter first, then letters, digits, _ . or -; at most 80 characters",
 }
 DURATION_WORDS = "an ISO 8601 duration such as PT30M, PT2H, P1D or P1DT12H"
+# What the string formats ask for, in words and with an example.
+FORMAT_WORDS = {
+    "uri": "a link with its scheme (e.g. https://example.com/plan)",
+    "email": "an e-mail address (e.g. ana@example.com)",
+    "date": "a date as YYYY-MM-DD (e.g. 2026-03-31)",
+    "date-time": "a date and time with its time zone (e.g. 2026-03-31T09:30:00Z)",
+    "time": "a time with its time zone (e.g. 09:30:00Z)",
+    "duration": DURATION_WORDS,
+    "uuid": "a UUID (e.g. 123e4567-e89b-12d3-a456-426614174000)",
+}
 
 
 def error_words(error: ValidationError, *, whole: str) -> str:
@@ -91,11 +101,47 @@ def error_words(error: ValidationError, *, whole: str) -> str:
     return _message(_most_specific(error), whole=whole)
 
 
+def data_problems(validator: Draft202012Validator, data: Any, *, whole: str) -> list[dict[str, str]]:
+    """Every way `data` (start params, an attempt's input, a form's data) breaks its schema, sorted by
+    path: `{"path": JSON pointer, "message": error_words}`. A missing required field is a problem of its
+    own at the field's pointer, so a form can show it beside the field."""
+    found: dict[tuple[str | int, ...], list[str]] = {}
+    for error in validator.iter_errors(data):
+        parts = tuple(error.absolute_path)
+        if error.validator == "required" and isinstance(error.instance, Mapping):
+            # jsonschema reports `required` once per missing name, each error listing all of them.
+            for name in _missing(error):
+                found.setdefault((*parts, name), [f"{_title(error.schema, name)} is required"])
+        else:
+            found.setdefault(parts, []).append(error_words(error, whole=whole))
+    ordered = sorted(found.items(), key=lambda item: [str(part) for part in item[0]])
+    return [
+        {"path": pointer(*parts), "message": message} for parts, messages in ordered for message in messages
+    ]
+
+
+def _missing(error: ValidationError) -> list[str]:
+    value = error.validator_value if isinstance(error.validator_value, list) else []
+    return [str(name) for name in value if isinstance(error.instance, Mapping) and name not in error.instance]
+
+
+def _title(schema: object, name: str) -> str:
+    """A property's name as its schema's `title` gives it (the label a form shows), else its key."""
+    properties = schema.get("properties") if isinstance(schema, Mapping) else None
+    prop = properties.get(name) if isinstance(properties, Mapping) else None
+    title = prop.get("title") if isinstance(prop, Mapping) else None
+    return title if isinstance(title, str) and title.strip() else name
+
+
 def field_name(error: ValidationError, whole: str = "the template") -> str:
-    """The field an error is about, as a person names it: `id`, `phases[2]`, `the template`."""
+    """The field an error is about, as a person names it: its schema's `title` where it has one (the
+    label a form shows), else `id`, `phases[2]`, `the template`."""
     path = list(error.absolute_path)
     if not path:
         return whole
+    title = error.schema.get("title") if isinstance(error.schema, Mapping) else None
+    if isinstance(title, str) and title.strip():
+        return title
     last = path[-1]
     if isinstance(last, int):
         parent = next((str(part) for part in reversed(path[:-1]) if isinstance(part, str)), "item")
@@ -123,15 +169,23 @@ def _message(error: ValidationError, whole: str = "the template") -> str:
         words = PATTERN_WORDS.get(str(value), f"the form {value}")
         return truncate(f"{field} {_shown(error.instance)} is not allowed: use {words}")
     if rule == "required":
-        missing = [
-            name for name in value if isinstance(error.instance, Mapping) and name not in error.instance
-        ]
-        names = ", ".join(missing) or ", ".join(value)
+        missing = _missing(error)
+        names = ", ".join(_title(error.schema, name) for name in missing) or ", ".join(value)
         return f"the field {names} is required" if len(missing) <= 1 else f"the fields {names} are required"
     if rule == "enum":
         return truncate(
             f"{field} must be one of {', '.join(map(_shown, value))}, not {_shown(error.instance)}"
         )
+    if rule == "format":
+        words = FORMAT_WORDS.get(str(value), f"a valid {value}")
+        return truncate(f"{field} {_shown(error.instance)} is not {words}")
+    if rule == "additionalProperties" and isinstance(error.instance, Mapping):
+        allowed = sorted(error.schema.get("properties", {})) if isinstance(error.schema, Mapping) else []
+        unknown = [repr(name) for name in error.instance if name not in allowed]
+        what = f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
+        return truncate(f"{field} has {what}; allowed here: {', '.join(allowed) or 'none'}")
+    if rule == "multipleOf":
+        return f"{field} must be a multiple of {value}, not {_shown(error.instance)}"
     if rule == "const":
         return f"{field} must be {_shown(value)}, not {_shown(error.instance)}"
     if rule == "minLength":

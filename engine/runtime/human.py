@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from engine.access import Work, require_view_instance
 from engine.definition.plan import PhasePlan
+from engine.definition.schema_check import data_problems
 from engine.errors import Conflict, FormInvalid, NotFound, TransitionRejected
 from engine.models import Comment, InstanceState, PhaseRun, PhaseState
 from engine.runtime.actors import Actor
@@ -60,28 +61,27 @@ def _is_date(value: object) -> bool:
     return not isinstance(value, str) or (len(value) == 10 and date.fromisoformat(value) is not None)
 
 
-def form_problems(schema: Mapping[str, Any] | None, data: Any) -> dict[str, list[str]]:
-    """Every way `data` breaks the phase's form schema, by top-level field ("" for the form as a whole)."""
+def form_problems(schema: Mapping[str, Any] | None, data: Any) -> list[dict[str, str]]:
+    """Every way `data` breaks the phase's form schema, sorted by path: `{"path": JSON pointer,
+    "message"}` in the designer's and the start parameters' words, naming each field by its title."""
     if not isinstance(data, dict):
-        return {"": ["the form data must be a JSON object"]}
+        return [{"path": "", "message": "the form data must be a JSON object"}]
     if not schema:
-        return {}
-    validator = Draft202012Validator(schema, format_checker=FORMATS)
-    problems: dict[str, list[str]] = {}
-    for error in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
-        path = list(error.absolute_path)
-        field = str(path[0]) if path else ""
-        if error.validator == "required" and not path:
-            # "'plan_url' is a required property" belongs beside plan_url.
-            missing = [name for name in error.validator_value if name not in data]
-            for name in missing:
-                problems.setdefault(str(name), []).append("This field is required.")
-            continue
-        message = error.message
-        if len(path) > 1:
-            message = f"{'/'.join(str(p) for p in path[1:])}: {message}"
-        problems.setdefault(field, []).append(message)
-    return problems
+        return []
+    return data_problems(Draft202012Validator(schema, format_checker=FORMATS), data, whole="the form")
+
+
+def form_invalid(problems: list[dict[str, str]], message: str = "") -> FormInvalid:
+    """The refusal of form data: `errors` by top-level field ("" for the form as a whole), which the
+    phase page puts beside its fields, and `problems` with each JSON pointer, for programs."""
+    by_field: dict[str, list[str]] = {}
+    for problem in problems:
+        top = problem["path"].split("/")[1] if problem["path"] else ""
+        field = top.replace("~1", "/").replace("~0", "~")  # RFC 6901 unescaping, "~1" first
+        by_field.setdefault(field, []).append(problem["message"])
+    return FormInvalid(
+        message or f"{len(problems)} problem(s) in the form", errors=by_field, problems=problems
+    )
 
 
 def _invalid(problems: dict[str, list[str]], what: str = "the form") -> FormInvalid:
@@ -235,7 +235,7 @@ def phase_complete(
         chosen = outcome_for(spec, outcome)
         problems = form_problems(spec.form, submitted)
         if problems:
-            raise _invalid(problems)
+            raise form_invalid(problems)
         if run.assignee_id is None:
             _set_assignee(adv, run, user, name="claim", actor=actor)
         HUMAN.submit(adv, run, spec, outcome=chosen, data=submitted, user=user, actor=actor, reason=reason)

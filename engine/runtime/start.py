@@ -11,7 +11,7 @@ from django.db.models.functions import Now
 from jsonschema import Draft202012Validator
 
 from engine.definition.limits import params_size_problems
-from engine.definition.schema_check import error_words
+from engine.definition.schema_check import data_problems
 from engine.errors import Conflict, NotFound, ParamsInvalid, TransitionRejected
 from engine.models import (
     InstanceState,
@@ -43,11 +43,7 @@ def params_problems(schema: Any, params: Any, *, whole: str = "params") -> list[
     if not schema:
         return [] if isinstance(params, dict) else [{"path": "", "message": "params must be a JSON object"}]
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-    problems = []
-    for error in sorted(validator.iter_errors(params), key=lambda e: list(map(str, e.absolute_path))):
-        path = "".join(f"/{part}" for part in error.absolute_path)
-        problems.append({"path": path, "message": error_words(error, whole=whole)})
-    return problems
+    return data_problems(validator, params, whole=whole)
 
 
 def pick_version(template: WorkflowTemplate, number: int | None) -> TemplateVersion:

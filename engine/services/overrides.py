@@ -22,7 +22,7 @@ from engine.models import DeadLetterState, InstanceState, PhaseRun, PhaseState, 
 from engine.runtime import compensation, operations, previews
 from engine.runtime.actors import Actor
 from engine.runtime.advance import Advancer
-from engine.runtime.human import active_human_runs, form_problems, outcome_for
+from engine.runtime.human import active_human_runs, form_invalid, form_problems, outcome_for
 from engine.runtime.journal import apply_transition, record, unit_of_work
 from engine.runtime.operations import cancel_items, close_dead_letters, locked, reopen_phases, revive
 from engine.runtime.sla import sla_due_change, sla_prime
@@ -130,7 +130,7 @@ def phase_force_complete(
             if submitted is not None:
                 problems = form_problems(spec.form, submitted)
                 if problems:
-                    raise FormInvalid("the data does not fit the phase's form", errors=problems)
+                    raise form_invalid(problems, "the data does not fit the phase's form")
         before = {
             "state": run.state,
             "assignee": _username(run.assignee),
@@ -291,7 +291,7 @@ def phase_data_edit(
             )
         problems = form_problems(spec.form, new)
         if problems:
-            raise FormInvalid("the data does not fit the phase's form", errors=problems)
+            raise form_invalid(problems, "the data does not fit the phase's form")
         before = run.data
         run.data = new
         run.save(update_fields=["data", "updated_at"])

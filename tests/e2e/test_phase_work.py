@@ -172,3 +172,30 @@ def test_the_whole_data_testing_cycle_in_the_browser_with_the_demo_users(page, d
     assert data["data_provider_id"] == {"providers": ["Finance", "Risk"], "contact_email": "data@example.com"}
     assert data["testing"] == {"all_passed": True, "error_rate": 0.02}
     assert page.js_errors == []
+
+
+def test_a_rule_only_the_schema_knows_is_shown_beside_its_field_in_words(page, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    document = dt_document()
+    planning = next(phase for phase in document["phases"] if phase["id"] == "planning")
+    # The page's number input takes any integer; only the schema asks for whole hundreds.
+    planning["form"]["properties"]["budget"] = {"type": "integer", "multipleOf": 100, "title": "Budget"}
+    template_load(document=document, publish=True)
+    ensure_demo_users()
+    instance = start_instance("dt_testing", {"report_id": 8}, business_key="REP-8")
+    as_user(page, "tester")
+    claim_from_inbox(page, instance, "planning")
+    page.fill("input[name=plan_url]", PLAN_URL)
+    page.fill("input[name=budget]", "150")
+    page.click("button[data-action=complete]")
+    expect(page.locator('[data-field="budget"] .errorlist')).to_have_text(
+        "Budget must be a multiple of 100, not 150"
+    )
+    assert state(instance, "planning") == "active"
+    page.fill("input[name=budget]", "200")
+    submit(page, instance)
+    assert PhaseRun.objects.get(instance=instance, phase_id="planning").data == {
+        "plan_url": PLAN_URL,
+        "budget": 200,
+    }
+    assert page.js_errors == []

@@ -174,9 +174,15 @@ def test_complete_with_invalid_form_data_is_400_by_field(instance, tester):
     assert response.status_code == 400
     body = response.json()
     assert body["code"] == "form_invalid"
-    assert list(body["extra"]["errors"]) == ["plan_url"]
+    uri = 'plan_url "no" is not a link with its scheme (e.g. https://example.com/plan)'
+    assert body["extra"] == {
+        "errors": {"plan_url": [uri]},
+        "problems": [{"path": "/plan_url", "message": uri}],
+    }
     missing = client.post(phase_url(instance, "planning", "complete"), {}, format="json")
-    assert missing.json()["extra"]["errors"] == {"plan_url": ["This field is required."]}
+    # no `title` in this form's schema: the field goes by its key
+    assert missing.json()["extra"]["errors"] == {"plan_url": ["plan_url is required"]}
+    assert missing.json()["extra"]["problems"] == [{"path": "/plan_url", "message": "plan_url is required"}]
     assert states(instance)["planning"] == "active"
 
 

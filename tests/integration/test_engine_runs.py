@@ -96,7 +96,8 @@ def test_params_are_validated_against_the_params_schema():
     ]
     with pytest.raises(ParamsInvalid) as caught:
         start_instance("typed", {})
-    assert caught.value.extra["errors"] == [{"path": "", "message": "the field week is required"}]
+    # a missing field is pointed at, so the start page shows it beside the field
+    assert caught.value.extra["errors"] == [{"path": "/week", "message": "week is required"}]
 
 
 def test_unknown_template_is_not_found():

@@ -137,10 +137,15 @@ def test_invalid_form_data_saves_nothing_and_names_each_field(dt_testing, people
     before = Transition.objects.count()
     with pytest.raises(FormInvalid) as caught:
         complete(instance, "planning", people["tester"], data={"plan_url": "not a link", "notes": 3})
+    uri = 'Test plan "not a link" is not a link with its scheme (e.g. https://example.com/plan)'
     assert caught.value.extra["errors"] == {
-        "notes": ["3 is not of type 'string'"],
-        "plan_url": ["'not a link' is not a 'uri'"],
+        "notes": ["Notes must be a string, not an integer"],
+        "plan_url": [uri],
     }
+    assert caught.value.extra["problems"] == [
+        {"path": "/notes", "message": "Notes must be a string, not an integer"},
+        {"path": "/plan_url", "message": uri},
+    ]
     assert run_of(instance, "planning").state == PhaseState.ACTIVE
     assert Transition.objects.count() == before
 
@@ -149,7 +154,8 @@ def test_a_missing_required_field_is_reported_beside_it(dt_testing, people):
     instance = start()
     with pytest.raises(FormInvalid) as caught:
         complete(instance, "planning", people["tester"], data={})
-    assert caught.value.extra["errors"] == {"plan_url": ["This field is required."]}
+    assert caught.value.extra["errors"] == {"plan_url": ["Test plan is required"]}
+    assert caught.value.extra["problems"] == [{"path": "/plan_url", "message": "Test plan is required"}]
 
 
 def test_an_outcome_the_phase_does_not_have_is_refused(dt_testing, people):

@@ -8,7 +8,7 @@ import pytest
 from django import forms
 
 from engine.pages.forms import CompleteForm, EnumField, LinesField, SchemaForm, StartForm, initial_from
-from engine.runtime.human import form_problems
+from engine.runtime.human import form_invalid, form_problems
 
 SCHEMA = {
     "type": "object",
@@ -110,7 +110,7 @@ def test_to_json_keeps_json_types_and_leaves_out_empty_optional_values():
 def test_the_json_a_valid_form_gives_satisfies_the_schema():
     bound = form({**VALID, "link": "https://example.com/x", "contact": "a@example.com", "tags": "x"})
     assert bound.is_valid(), bound.errors
-    assert form_problems(SCHEMA, bound.to_json()) == {}
+    assert form_problems(SCHEMA, bound.to_json()) == []
 
 
 def test_an_unticked_optional_checkbox_is_false():
@@ -196,20 +196,53 @@ def test_start_form_adds_a_business_key_that_is_not_a_param():
     assert bound.cleaned_data["pg_business_key"] == "k"
 
 
-def test_form_problems_reads_the_schema_like_the_service():
+def test_form_problems_read_like_the_designer_with_pointers_and_titles():
     problems = form_problems(
         SCHEMA, {"title": 3, "count": 20, "passed": True, "kind": "random", "at": "noon"}
     )
-    assert problems == {
-        "at": ["'noon' is not a 'date-time'"],
-        "count": ["20 is greater than the maximum of 10"],
-        "title": ["3 is not of type 'string'"],
-    }
-    assert form_problems(SCHEMA, {"passed": True, "kind": "random", "count": 1}) == {
-        "title": ["This field is required."]
-    }
-    assert form_problems(SCHEMA, [1]) == {"": ["the form data must be a JSON object"]}
+    assert problems == [
+        {
+            "path": "/at",
+            "message": 'at "noon" is not a date and time with its time zone (e.g. 2026-03-31T09:30:00Z)',
+        },
+        {"path": "/count", "message": "count must be at most 10, not 20"},
+        {"path": "/title", "message": "Title must be a string, not an integer"},
+    ]
+
+
+def test_each_missing_required_field_is_its_own_problem_named_by_its_title():
+    assert form_problems(SCHEMA, {"kind": "random", "count": 1}) == [
+        {"path": "/passed", "message": "All passed is required"},
+        {"path": "/title", "message": "Title is required"},
+    ]
+
+
+def test_form_problems_of_nested_values_and_of_the_whole_form():
+    assert form_problems(SCHEMA, [1]) == [{"path": "", "message": "the form data must be a JSON object"}]
     nested = form_problems(
         SCHEMA, {**{"title": "t", "count": 1, "passed": True, "kind": "random"}, "tags": ["a", 2]}
     )
-    assert nested == {"tags": ["1: 2 is not of type 'string'"]}
+    assert nested == [{"path": "/tags/1", "message": "tags[1] must be a string, not an integer"}]
+    closed = {"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": False}
+    assert form_problems(closed, {"a": "x", "b/c": 1}) == [
+        {"path": "", "message": "the form has unknown field 'b/c'; allowed here: a"}
+    ]
+
+
+def test_form_invalid_puts_each_problem_beside_its_top_level_field():
+    problems = [
+        {"path": "/tags/1", "message": "tags[1] must be a string, not an integer"},
+        {"path": "/a~1b", "message": "a/b is required"},
+        {"path": "", "message": "the form has unknown field 'z'; allowed here: a"},
+    ]
+    error = form_invalid(problems)
+    assert error.code == "form_invalid"
+    assert error.message == "3 problem(s) in the form"
+    assert error.extra == {
+        "errors": {
+            "tags": ["tags[1] must be a string, not an integer"],
+            "a/b": ["a/b is required"],
+            "": ["the form has unknown field 'z'; allowed here: a"],
+        },
+        "problems": problems,
+    }

@@ -141,7 +141,8 @@ class PhaseAssignView(PhaseView):
 
 class PhaseCompleteView(PhaseView):
     """Complete an open human phase with an outcome and its form data; an outcome that reopens an earlier
-    phase sends the work back. Form problems are a 400 with `extra.errors` by field."""
+    phase sends the work back. Form problems are a 400 `form_invalid` with `extra.errors` by field and
+    `extra.problems`, a list of `{path, message}` with each JSON pointer."""
 
     class InputSerializer(serializers.Serializer):
         outcome = outcome_field()
