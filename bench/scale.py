@@ -6,19 +6,23 @@ Builds the dataset of `bench/scale_data.py` once in a PostgreSQL database of its
 a few minutes), then applies any new migrations to it and times each row in-process with Django's test
 client: p50 and p95 of the wall time over `--requests` requests (after two warm-up requests), the CPU time
 of the process beside it, the number of queries, the slowest query and its plan (`EXPLAIN ANALYZE`).
-Production settings (DEBUG off), so the figures are what a web process does.
+Production settings (DEBUG off) and the start-up objects frozen as config/wsgi.py freezes them
+(config/heap.py), so the figures are what a web process does. `--tail` prints, per row, the slowest
+requests' wall, CPU, query and cyclic-GC time (a full collection inside a request is the usual tail).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import gc
 import os
 import statistics
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +100,48 @@ class Result:
     slowest_sql: str
     plan: list[str]
     peak_mib: float = 0.0
+    samples: list[Sample] | None = None
+
+
+@dataclass
+class Sample:
+    """One timed request: where its wall time went."""
+
+    index: int
+    wall_ms: float
+    cpu_ms: float
+    query_ms: float
+    gc_ms: float
+    gc_gen2: int
+
+
+class Probe:
+    """Times the queries (through an execute wrapper, so DEBUG stays off) and the cyclic GC's pauses."""
+
+    def __init__(self) -> None:
+        self.query_s = 0.0
+        self.gc_s = 0.0
+        self.gen2 = 0
+        self._gc_started = 0.0
+
+    def reset(self) -> None:
+        self.query_s = self.gc_s = 0.0
+        self.gen2 = 0
+
+    def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.query_s += time.perf_counter() - started
+
+    def on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+            return
+        self.gc_s += time.perf_counter() - self._gc_started
+        if info["generation"] == 2:
+            self.gen2 += 1
 
 
 def subjects() -> dict[str, Any]:
@@ -225,7 +271,7 @@ def explain(sql: str) -> list[str]:
         return [line for (line,) in cursor.fetchall()]
 
 
-def measure(row: Row, client: Any, requests: int) -> Result:
+def measure(row: Row, client: Any, requests: int, tail: bool = False) -> Result:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -233,11 +279,31 @@ def measure(row: Row, client: Any, requests: int) -> Result:
     response = get()
     get()
     walls, cpus = [], []
-    for _ in range(requests):
-        cpu, wall = time.process_time(), time.perf_counter()
-        get()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
+    samples: list[Sample] = []
+    probe = Probe()
+    if tail:
+        gc.callbacks.append(probe.on_gc)
+    try:
+        with connection.execute_wrapper(probe) if tail else _nothing():
+            for index in range(requests):
+                probe.reset()
+                cpu, wall = time.process_time(), time.perf_counter()
+                get()
+                walls.append(time.perf_counter() - wall)
+                cpus.append(time.process_time() - cpu)
+                samples.append(
+                    Sample(
+                        index,
+                        walls[-1] * 1000,
+                        cpus[-1] * 1000,
+                        probe.query_s * 1000,
+                        probe.gc_s * 1000,
+                        probe.gen2,
+                    )
+                )
+    finally:
+        if tail:
+            gc.callbacks.remove(probe.on_gc)
     connection.queries_log.clear()  # a bounded deque: once full, a capture would count nothing
     with CaptureQueriesContext(connection) as captured:
         get()
@@ -261,7 +327,30 @@ def measure(row: Row, client: Any, requests: int) -> Result:
         slowest_sql=slowest["sql"],
         plan=explain(slowest["sql"]),
         peak_mib=peak,
+        samples=samples if tail else None,
     )
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def print_tail(r: Result) -> None:
+    """The slowest requests of a row, and what their time was spent on."""
+    assert r.samples
+    slow = sorted(r.samples, key=lambda s: s.wall_ms, reverse=True)[:3]
+    gc_total = sum(s.gc_ms for s in r.samples)
+    gen2 = sum(s.gc_gen2 for s in r.samples)
+    print(
+        f"--- {r.row.name}: GC {gc_total:.0f} ms over {len(r.samples)} requests "
+        f"({gen2} full collections); slowest requests:"
+    )
+    for s in slow:
+        print(
+            f"      #{s.index}: wall {s.wall_ms:.0f} ms, CPU {s.cpu_ms:.0f} ms, queries {s.query_ms:.1f} ms, "
+            f"GC {s.gc_ms:.0f} ms ({s.gc_gen2} full)"
+        )
 
 
 def report(results: list[Result], plans: bool) -> None:
@@ -278,6 +367,9 @@ def report(results: list[Result], plans: bool) -> None:
         )
     print()
     for r in results:
+        if r.samples:
+            print_tail(r)
+    for r in results:
         print(f"--- {r.row.name}: slowest query {r.slowest_ms:.1f} ms")
         print("    " + r.slowest_sql[: 300 if not plans else None])
         for line in r.plan if plans else r.plan[:6]:
@@ -289,6 +381,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=30, help="timed requests per row (at least 30)")
     parser.add_argument("--only", default="", help="rows whose name contains this text")
     parser.add_argument("--plans", action="store_true", help="print whole plans and queries")
+    parser.add_argument(
+        "--tail", action="store_true", help="per request: wall, CPU, query and GC time of the slowest"
+    )
     parser.add_argument("--rebuild", action="store_true", help="drop the dataset and build it again")
     parser.add_argument("--build-only", action="store_true", help="build the dataset and stop")
     args = parser.parse_args()
@@ -324,6 +419,9 @@ def main() -> None:
         user.username: user
         for user in get_user_model().objects.filter(username__in=["admin", "tester", "manager", "assigned"])
     }
+    from config import heap
+
+    heap.settle()  # what config/wsgi.py does once Django is set up: the rows time a web process
     clients: dict[str, Any] = {}
     results = []
     counted = False
@@ -336,7 +434,7 @@ def main() -> None:
         if row.user not in clients:
             clients[row.user] = Client()
             clients[row.user].force_login(users[row.user])
-        result = measure(row, clients[row.user], max(args.requests, 1))
+        result = measure(row, clients[row.user], max(args.requests, 1), tail=args.tail)
         print(
             f"  {row.name}: p50 {result.p50:,.0f} ms, p95 {result.p95:,.0f} ms, {result.queries} queries",
             flush=True,

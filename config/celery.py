@@ -17,3 +17,20 @@ def worker_database_limits(**_: object) -> None:
     from config.database import apply_role
 
     apply_role("worker")
+
+
+@signals.worker_before_create_process.connect
+def worker_heap_settle_before_fork(**_: object) -> None:
+    """The prefork pool's parent freezes its start-up objects before each fork (config/heap.py), so the
+    children share those pages instead of copying them when their collector would have walked them."""
+    from config import heap
+
+    heap.settle()
+
+
+@signals.worker_process_init.connect
+def worker_heap_settle(**_: object) -> None:
+    """Every pool process (prefork child, solo, threads) freezes what it built before its first task."""
+    from config import heap
+
+    heap.settle()
