@@ -323,12 +323,43 @@ PHASEGATE_METRICS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"client_errors_on_one_line": {"()": "config.log_filters.ClientErrorsOnOneLine"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "filters": {
+        "client_errors_on_one_line": {"()": "config.log_filters.ClientErrorsOnOneLine"},
+        "client_errors_logged_by_django_request": {"()": "config.log_filters.ClientErrorsLoggedElsewhere"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
+        "mail_admins": {
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+            "class": "django.utils.log.AdminEmailHandler",
+        },
+    },
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own console handler would print every django.* record a second time (under DEBUG) beside
+        # the root's: its records go to the root's handler alone, with a time stamp.
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
         "django.request": {"filters": ["client_errors_on_one_line"]},
+        # runserver's access line of a 4xx repeats what django.request has just said (with the reason).
+        "django.server": {
+            "handlers": ["django.server"],
+            "filters": ["client_errors_logged_by_django_request"],
+            "level": "INFO",
+            "propagate": False,
+        },
+        # django-axes logs four lines for each successful sign-in; failures and lockouts are warnings.
+        "axes": {"level": "WARNING"},
         # The filesystem broker has no host name; kombu warns about that on every connection.
         **({"kombu.connection": {"level": "ERROR"}} if CELERY_BROKER_URL.startswith("filesystem://") else {}),
     },

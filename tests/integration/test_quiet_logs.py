@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 import pytest
@@ -38,3 +39,51 @@ def test_the_filter_leaves_server_errors_alone() -> None:
     assert ClientErrorsOnOneLine().filter(record) and record.exc_info is info
     record.status_code = 404
     assert ClientErrorsOnOneLine().filter(record) and record.exc_info is None
+
+
+def _streams_of(name: str) -> list[logging.StreamHandler]:
+    """The stream handlers a record of `name` reaches: its own, then its parents' while it propagates."""
+    found, logger = [], logging.getLogger(name)
+    while logger is not None:
+        found += [h for h in logger.handlers if type(h) is logging.StreamHandler]  # not pytest's own
+        logger = logger.parent if logger.propagate else None
+    return found
+
+
+def test_a_403_is_printed_once_under_debug(client: Client, settings) -> None:
+    # Under DEBUG, Django's own console handler used to print the record again beside the root's.
+    settings.DEBUG = True
+    client.force_login(UserFactory(username="plain"))
+    handlers = _streams_of("django.request")
+    outputs = [io.StringIO() for _ in handlers]
+    before = [handler.setStream(output) for handler, output in zip(handlers, outputs, strict=True)]  # type: ignore[arg-type]
+    try:
+        assert client.get("/dashboard/").status_code == 403
+    finally:
+        for handler, stream in zip(handlers, before, strict=True):
+            handler.setStream(stream)
+    lines = "".join(output.getvalue() for output in outputs).splitlines()
+    assert len(lines) == 1
+    assert lines[0].endswith("WARNING django.request: Forbidden (Permission denied): /dashboard/")
+
+
+def _server_record(status: int) -> logging.LogRecord:
+    record = logging.LogRecord(
+        "django.server", logging.INFO, __file__, 1, '"GET / HTTP/1.1" %s 0', (status,), None
+    )
+    record.status_code = status
+    return record
+
+
+def test_runserver_leaves_out_the_access_line_of_a_4xx_that_django_request_logged() -> None:
+    [server] = logging.getLogger("django.server").filters
+    assert not server.filter(_server_record(403))
+    assert not server.filter(_server_record(404))
+    assert server.filter(_server_record(200))
+    assert server.filter(_server_record(302))
+    assert server.filter(_server_record(500))
+
+
+def test_a_successful_sign_in_logs_nothing_but_a_lockout_warning_would() -> None:
+    # The level itself: the tests' root logger may be quieter than the demo's INFO.
+    assert logging.getLogger("axes").level == logging.WARNING
