@@ -117,6 +117,9 @@ def main() -> None:
     def make_late() -> None:
         PhaseRun.objects.filter(instance_id__in=late).update(sla_status="on_schedule", escalated_at=None)
 
+    from config import heap
+
+    heap.settle()  # as the sweeper's pool process does at its start (config/celery.py)
     results = {
         f"lease reaper, {args.rows} expired leases": measure(leases_reap, expire_leases, args.repeat),
         f"due-work sweep, {args.rows} due retries": measure(due_work_dispatch, make_due, args.repeat),
