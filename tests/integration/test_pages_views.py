@@ -163,6 +163,15 @@ def test_progress_page_shows_graph_phases_holders_and_history(client, dt_testing
     assert "submit" in page and "claim" in page  # the history
 
 
+def test_progress_page_shows_the_parameters_as_json_not_python(client, dt_testing, people):
+    # the params schema leaves other fields open: one that holds true and null
+    instance = start(params={"report_id": 7, "cycle": "2026-Q1", "scope": {"eu": True, "lead": None}})
+    page = html(login(client, people["manager"]).get(reverse("pages:workflow_detail", args=[instance.pk])))
+    assert '<code data-param="report_id">7</code>' in page
+    assert '<code data-param="cycle">&quot;2026-Q1&quot;</code>' in page
+    assert '<code data-param="scope">{&quot;eu&quot;: true, &quot;lead&quot;: null}</code>' in page
+
+
 def test_the_graph_has_a_box_per_phase_and_an_arrow_per_dependency_with_the_designers_hints(dt_testing):
     version = start().version
     plan = plan_for(version)
