@@ -87,3 +87,12 @@ def test_runserver_leaves_out_the_access_line_of_a_4xx_that_django_request_logge
 def test_a_successful_sign_in_logs_nothing_but_a_lockout_warning_would() -> None:
     # The level itself: the tests' root logger may be quieter than the demo's INFO.
     assert logging.getLogger("axes").level == logging.WARNING
+
+
+def test_the_favicon_browsers_ask_for_is_served_not_a_404(client: Client, caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] in ("image/x-icon", "image/vnd.microsoft.icon")
+    assert b"".join(response.streaming_content)[:4] == b"\x00\x00\x01\x00"  # an ICO header
+    assert not [r for r in caplog.records if r.name == "django.request"]
