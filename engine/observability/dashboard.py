@@ -11,15 +11,22 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from engine.models import WorkflowTemplate
+from engine.models import SlaStatus, WorkflowTemplate
 from engine.observability import figures
 from engine.observability.access import may_see_dashboard
 
+# The figures' SLA keys in the inbox's words ("none" is the figures' key for phases without an SLA).
+SLA_WORDS = {**{status.value: str(status.label) for status in SlaStatus}, "none": str(SlaStatus.NONE.label)}
+
 
 def seconds_text(value: float | None) -> str:
-    """A duration a person reads at a glance: 45 s, 12 min, 3.5 h, 2.1 d."""
+    """A duration a person reads at a glance: 185 ms, 45 s, 12 min, 3.5 h, 2.1 d."""
     if value is None:
         return "never"
+    if value <= 0:
+        return "0 s"
+    if round(value * 1000) < 1000:  # automated phases often take milliseconds: "0.0 s" said nothing
+        return f"{round(value * 1000)} ms"
     if value < 60:
         return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
     if value < 600:
@@ -59,6 +66,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "oldest_expired": seconds_text(data["reaper"]["oldest_seconds"]),
         },
         "sweeps": [(name, seconds_text(age)) for name, age in data["sweeps_last_run_seconds_ago"].items()],
+        "sla_rows": [
+            (SLA_WORDS.get(status, status), count)
+            for status, count in data["open_human_phases_by_sla"].items()
+        ],
         "durations": [
             {**row, "p50_text": seconds_text(row["p50"]), "p95_text": seconds_text(row["p95"])}
             for row in data["phase_durations"]

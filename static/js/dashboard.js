@@ -40,7 +40,8 @@
   bar("chart-states", states, states.map((s) => data.instances_by_state[s]), states.map((s) => stateColours[s] || palette.idle));
 
   const sla = Object.keys(data.open_human_phases_by_sla);
-  bar("chart-sla", sla.map((s) => s.replace(/_/g, " ")), sla.map((s) => data.open_human_phases_by_sla[s]),
+  const slaWords = { none: "no SLA" }; // as the table beside it says
+  bar("chart-sla", sla.map((s) => slaWords[s] || s.replace(/_/g, " ")), sla.map((s) => data.open_human_phases_by_sla[s]),
     sla.map((s) => slaColours[s] || palette.idle));
 
   const categories = Object.keys(data.failures_by_category);

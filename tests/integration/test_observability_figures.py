@@ -110,6 +110,22 @@ def test_dashboard_page_shows_the_figures_in_tables(staff_client: Client) -> Non
     assert "<td>28 s</td>" in page and "<td>1 min 32 s</td>" in page
     assert "vendor/chart.umd.min.js" in page and 'id="dashboard-data"' in page
     assert 'data-testid="retries-total">2<' in page
+    # the SLA table in the inbox's words, not the figures' keys
+    assert '<th scope="row">On schedule</th>' in page and '<th scope="row">No SLA</th>' in page
+    assert "on_schedule</th>" not in page
+
+
+def test_durations_under_a_second_read_in_milliseconds() -> None:
+    from engine.observability.dashboard import seconds_text
+
+    assert [seconds_text(v) for v in (0.0, 0.0049, 0.185, 0.9996, 1.0, 9.94)] == [
+        "0 s",
+        "5 ms",
+        "185 ms",
+        "1.0 s",
+        "1.0 s",
+        "9.9 s",
+    ]
 
 
 def test_dashboard_with_a_bad_filter_says_so(staff_client: Client) -> None:
