@@ -34,3 +34,18 @@ def worker_heap_settle(**_: object) -> None:
     from config import heap
 
     heap.settle()
+
+
+@signals.task_prerun.connect
+def database_connections_checked(task: object = None, **_: object) -> None:
+    """Before each task, as before each web request: close a connection that is too old or broken.
+
+    With the health check on (DATABASE_CONN_HEALTH_CHECKS), a kept connection is checked once before the
+    task uses it, so a restarted database costs no task an error. Not for eager tasks: they run inside the
+    caller's transaction.
+    """
+    request = getattr(task, "request", None)
+    if request is not None and not getattr(request, "is_eager", False):
+        from django.db import close_old_connections
+
+        close_old_connections()

@@ -115,6 +115,11 @@ if DATABASE_URL:
         DATABASES["default"].setdefault("OPTIONS", {})["options"] = session_options(
             PHASEGATE_DB_LIMITS["all"]
         )
+        if env_bool("DATABASE_PREPARED_STATEMENTS", True):
+            # Only the step path's statements bind on the server and so get prepared after this many runs
+            # on a connection (engine/runtime/hotpath.py); Django's own queries bind on the client and never
+            # are. Off behind a pooler that cannot keep prepared statements.
+            DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 2
 else:
     DATABASES = {
         "default": {
@@ -247,6 +252,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None  # the engine keeps results in its database
 CELERY_TASK_ACKS_LATE = True
+# Celery's Django fixup closes every database connection before and after each task unless this is set (it
+# no longer follows CONN_MAX_AGE), so each task paid for a new PostgreSQL connection and backend. Set, the
+# fixup recycles them every N tasks only, and config/celery.py gives tasks the connection lifecycle Django
+# gives requests: CONN_MAX_AGE and the health check.
+CELERY_DB_REUSE_MAX = env_int("WORKER_DB_REUSE_MAX", 1000)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Lost work comes back through database leases; redelivering the message of a worker that died can
 # loop forever on a poison task.

@@ -21,6 +21,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+import psycopg
 from django.db import connection, models
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
@@ -38,6 +39,26 @@ from engine.models import (
 from engine.runtime.sqlrows import Reader, column_of, inserter, reader
 
 AttemptModel = type[PhaseRun] | type[ItemRun]
+
+
+def _cursor() -> Any:
+    """A cursor for the step path's statements. On PostgreSQL with `prepare_threshold` set (settings.py),
+    one that binds parameters on the server, so that psycopg prepares each statement after a few runs on
+    the connection and PostgreSQL stops planning it every step (planning the instance lock's join took
+    longer than running it). Django's own queries keep binding on the client and are never prepared."""
+    wrapper = connection.cursor()
+    if connection.vendor == "postgresql" and connection.settings_dict["OPTIONS"].get("prepare_threshold"):
+        wrapper.cursor = _ServerCursor(connection.connection)
+    return wrapper
+
+
+class _ServerCursor(psycopg.Cursor):  # type: ignore[type-arg]
+    """psycopg leaves `_query` unset when it runs an already prepared statement, and Django's query log
+    (DEBUG, CaptureQueriesContext, the query-count tests) reads the statement from there."""
+
+    def _send_query_prepared(self, name: bytes, pgq: Any, *, binary: bool | None = None) -> None:
+        self._query = pgq
+        super()._send_query_prepared(name, pgq, binary=binary)
 
 
 def target_of(model: type[models.Model], name: str, source: str) -> str:
@@ -78,7 +99,7 @@ def _update(model: AttemptModel, pk: int, where: str, where_params: Sequence[Any
     """`UPDATE … SET <values> WHERE id = pk AND <where>`; returns the number of rows changed."""
     sets, params = _set_clause(model, values)
     sql = f"UPDATE {model._meta.db_table} SET {sets} WHERE id = %s AND {where}"
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, [*params, pk, *where_params])
         return cursor.rowcount
 
@@ -90,7 +111,7 @@ def _update_returning(
     sets, params = _set_clause(model, values)
     read = reader(model, connection.vendor)
     sql = f"UPDATE {model._meta.db_table} SET {sets} WHERE id = %s AND {where} RETURNING {read.columns}"
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, [*params, pk, *where_params])
         row = cursor.fetchone()
     return read.build(row) if row is not None else None
@@ -166,7 +187,7 @@ def _locked(where: str, param: Any, *, run: bool = False) -> tuple[Any, ...] | N
         f"JOIN {t_table} ON {t_table}.id = {i_table}.template_id "
         f"WHERE {where} FOR UPDATE OF {i_table}"
     )
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, [param])
         row = cursor.fetchone()
     if row is None:
@@ -196,7 +217,7 @@ def startable_version(template_key: str, number: int | None) -> TemplateVersion 
         f"ORDER BY {tables[0]}.number DESC LIMIT 1"
     )
     params: list[Any] = [template_key, VersionState.PUBLISHED, *([number] if number is not None else [])]
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
@@ -331,7 +352,7 @@ def complete_leased_reading_states(
         f"SELECT phase_id, id, state, phase_type, round, (SELECT count(*) FROM done), "
         f"{'ARRAY(SELECT id FROM e)' if e_sql else 'NULL::int[]'} FROM {table} WHERE instance_id = %s"
     )
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, [*params, pk, "active", token, *t_params, *e_params, instance_id])
         rows = cursor.fetchall()
     accepted = bool(rows) and rows[0][5] == 1
@@ -367,7 +388,7 @@ def make_ready(model: AttemptModel, pks: Sequence[int], *, now: datetime) -> Non
         f"UPDATE {model._meta.db_table} SET state = %s, next_run_at = NULL, updated_at = %s "
         f"WHERE id IN ({marks}) AND state = %s"
     )
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, [target, _prep(model, "updated_at", now), *pks, "pending"])
         if cursor.rowcount != len(pks):
             raise ConcurrentTransition(f"{len(pks) - cursor.rowcount} run(s) were no longer pending")
@@ -383,7 +404,7 @@ def insert_instance(instance: WorkflowInstance) -> None:
     columns = ", ".join(connection.ops.quote_name(column_of(f)) for f in fields)
     marks = ", ".join(["%s"] * len(fields))
     params = [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields]
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(f"INSERT INTO {_table(WorkflowInstance)} ({columns}) VALUES ({marks})", params)
     instance._state.adding, instance._state.db = False, connection.alias
     instance._update_initial_state()  # type: ignore[attr-defined]  # django-fsm's record of the saved state
@@ -414,7 +435,7 @@ def insert_runs(
         f"INSERT INTO {PhaseRun._meta.db_table} ({columns}) VALUES {', '.join([row_sql] * len(rows))} "
         "RETURNING id, phase_id"
     )
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, params)
         return {phase_id: pk for pk, phase_id in cursor.fetchall()}
 
@@ -432,7 +453,7 @@ def insert_journal(
     vendor = connection.vendor
     t_sql, t_params = inserter(Transition, vendor).sql(transitions, now) if transitions else ("", [])
     e_sql, e_params = inserter(Event, vendor).sql(events, now) if events else ("", [])
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         if vendor == "postgresql" and (along or (t_sql and e_sql)):
             parts, params = [], []
             for name, sql, values in (
