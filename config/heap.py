@@ -22,6 +22,9 @@ start (config/celery.py) and the benchmarks, which time what a web process does.
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
 
 
 def settle() -> int:
@@ -33,3 +36,28 @@ def settle() -> int:
     gc.collect()  # start-up's own cycles go now; frozen garbage would never be freed
     gc.freeze()
     return gc.get_freeze_count()
+
+
+class ReleaseRenderedViews:
+    """Middleware: once an API response is rendered, its view instance lets go of the request's objects.
+
+    A DRF view and its request point at each other, and the view holds the paginator, the page of model
+    instances and the serializers, so all of a request's objects are cyclic garbage when it ends. The view
+    is made first and lives through the whole request; a young collection in the middle of the request
+    promotes it to an older generation, and from there, garbage or not, it keeps everything it references
+    alive through every young collection until a full one: some 2,000 objects a request pile up in the
+    oldest generation and each full collection walks them (20-45 ms for the instances API's page of 50).
+    Emptying the view once its response is rendered, when nothing reads it any more, leaves that garbage
+    to the cheap young collections.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        # Django rendered the response before any middleware sees it (BaseHandler._get_response).
+        view = (getattr(response, "renderer_context", None) or {}).get("view")
+        if view is not None:
+            vars(view).clear()
+        return response

@@ -51,6 +51,8 @@ if PHASEGATE_EXAMPLES:
     INSTALLED_APPS.append("fixtures")
 
 MIDDLEWARE = [
+    # First, so it runs after every other middleware is done with the response (config/heap.py).
+    "config.heap.ReleaseRenderedViews",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before anything reads the request: NUL characters and undecodable text anywhere get a 400.

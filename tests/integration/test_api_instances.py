@@ -175,6 +175,14 @@ def test_others_see_what_they_started_or_hold_a_role_in(templates, broker):
     assert reviewer.get(url(review)).status_code == 200
 
 
+def test_a_list_response_keeps_its_data_while_its_view_lets_go_of_the_page(templates, admin):
+    start()
+    response = admin.get("/api/instances/")
+    assert response.status_code == 200
+    assert response.data["count"] == 1 and len(response.json()["results"]) == 1
+    assert vars(response.renderer_context["view"]) == {}  # config.heap.ReleaseRenderedViews
+
+
 def test_unknown_or_malformed_instance_ids_are_404(admin):
     assert admin.get(f"/api/instances/{uuid.uuid4()}/").status_code == 404
     assert admin.get(f"/api/instances/{uuid.uuid4()}/").json()["code"] == "not_found"

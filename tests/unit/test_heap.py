@@ -10,10 +10,15 @@ import sys
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from celery import signals
+from django.test import RequestFactory
 from django.urls import clear_url_caches, get_resolver
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from config import heap
 
@@ -85,3 +90,45 @@ def test_every_celery_pool_process_and_the_forking_parent_settle(monkeypatch: py
     assert calls == ["settled"]
     signals.worker_process_init.send(sender="worker@test")
     assert calls == ["settled", "settled"]
+
+
+class Row:
+    """Stands for a model instance on a page."""
+
+
+class PageView(APIView):
+    """Holds its page, as a list view's paginator does, and lives long enough to be promoted."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    def get(self, request: Any) -> Response:
+        self.page = [Row() for _ in range(50)]
+        self.rows = [weakref.ref(row) for row in self.page]
+        gc.collect(1)  # a young collection mid-request: the view and its page move to the oldest generation
+        return Response({"rows": len(self.page)})
+
+
+def test_a_rendered_api_view_lets_go_of_its_page_without_waiting_for_a_full_collection() -> None:
+    def rendered(request: Any) -> Any:
+        response = PageView.as_view()(request)
+        response.render()
+        rows.extend(response.renderer_context["view"].rows)
+        return response
+
+    rows: list[weakref.ref[Row]] = []
+    response = heap.ReleaseRenderedViews(rendered)(RequestFactory().get("/page/"))
+
+    assert response.status_code == 200 and b'"rows":50' in response.content
+    assert vars(response.renderer_context["view"]) == {}
+    assert all(row() is None for row in rows)  # freed by reference counting, no collection needed
+
+
+def test_without_the_release_an_old_view_keeps_its_page_through_young_collections() -> None:
+    response = PageView.as_view()(RequestFactory().get("/page/")).render()
+    rows = response.renderer_context["view"].rows
+    del response
+    gc.collect(1)
+    assert all(row() is not None for row in rows)  # what the middleware spares the full collections
+    gc.collect()
+    assert all(row() is None for row in rows)
