@@ -55,7 +55,8 @@ class ErrorSerializer(serializers.Serializer):
     )
     message = serializers.CharField()
     extra = serializers.DictField(
-        help_text="details; `errors` holds the problems of a template, params or form"
+        help_text="details; `errors` holds the problems of a template or params (each with its JSON pointer) "
+        "or of a form (by field, with `problems` giving each JSON pointer)"
     )
 
     class Meta:

@@ -16,7 +16,7 @@ from engine.api.serializers import ErrorSerializer
 from engine.models import WorkflowInstance
 
 ERROR_MEANINGS = {
-    400: "invalid input; `extra.errors` or `extra.fields` says where",
+    400: "invalid input; `extra.errors` (and for a form `extra.problems`) or `extra.fields` says where",
     403: "not signed in, or missing the permission",
     404: "no such object",
     409: "the object's state does not allow it, or someone changed it first",
