@@ -11,6 +11,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -31,6 +32,18 @@ class RoleAssignmentForm(forms.ModelForm):
             "group": "…or to every member of this group.",
         }
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Opened from an instance's page ("Give a role on this instance"): offer its template's roles to
+        # pick from rather than a key to type. clean() still checks whatever arrives.
+        instance = _instance_of(self.data.get("instance") or self.initial.get("instance"))
+        if instance is not None:
+            roles = version_plan(instance.version).roles
+            self.fields["role"].widget = forms.Select(
+                choices=[("", "—"), *((key, f"{name} ({key})") for key, name in roles.items())]
+            )
+            self.fields["role"].help_text = f"A role of {instance.template.key}."
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         instance: WorkflowInstance | None = cleaned.get("instance")
@@ -49,13 +62,25 @@ class RoleAssignmentForm(forms.ModelForm):
         return cleaned
 
 
+def _instance_of(value: Any) -> WorkflowInstance | None:
+    if isinstance(value, WorkflowInstance):
+        return value
+    if not value:
+        return None
+    try:
+        return WorkflowInstance.objects.select_related("version", "template").filter(pk=value).first()
+    except (ValueError, ValidationError):  # not an instance id: the form's own validation says so
+        return None
+
+
 @admin.register(RoleAssignment)
 class RoleAssignmentAdmin(admin.ModelAdmin):
     form = RoleAssignmentForm
     list_display = ("instance", "role", "user", "group", "created_at")
     list_filter = ("role",)
     search_fields = ("role", "user__username", "group__name")
-    raw_id_fields = ("instance", "user", "group")  # with a lookup popup: fine with many users
+    raw_id_fields = ("instance",)  # filled in from the instance's page
+    autocomplete_fields = ("user", "group")  # search by name: fine with many users, no ids to look up
     list_select_related = ("instance__template", "user", "group")
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -105,8 +105,12 @@ def test_a_role_given_on_an_instance_puts_the_phase_in_the_persons_inbox(page, d
     page.goto(f"/admin/engine/workflowinstance/{instance.pk}/change/")
     page.click("text=Give a role on this instance")
     expect(page.locator("input[name=instance]")).to_have_value(str(instance.pk))
-    page.fill("input[name=role]", "tester")
-    page.fill("input[name=user]", str(guest.pk))
+    page.select_option("select[name=role]", "tester")  # the template's roles to pick from
+    # The person is found by name (the admin's autocomplete), not typed in as an id.
+    page.locator(".field-user .select2-selection").click()
+    page.locator(".select2-search__field").fill("gue")
+    page.locator(".select2-results__option", has_text="guest").click()
+    expect(page.locator("select[name=user]")).to_have_value(str(guest.pk))
     page.click("input[name=_save]")
     expect(page.locator(".messagelist")).to_contain_text("was added successfully")
     page.goto(f"/admin/engine/workflowinstance/{instance.pk}/change/")

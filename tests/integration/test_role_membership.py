@@ -4,6 +4,7 @@ designer and on publishing when a human phase's role has no member."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.contrib.auth.models import Group
@@ -117,6 +118,32 @@ def test_a_role_given_on_an_instance_in_the_admin_lets_the_person_claim(admin_cl
     admin_client.post(reverse("admin:engine_roleassignment_delete", args=[assignment.pk]), {"post": "yes"})
     assert not RoleAssignment.objects.exists()
     assert Transition.objects.filter(instance=instance, name="role_revoke").exists()
+
+
+def test_giving_a_role_from_an_instance_offers_its_roles_and_finds_people_by_name(admin_client) -> None:
+    template_load(document=DOC, publish=True)
+    instance = start_instance("vetting", {}, actor=Actor.system("test"))
+    page = admin_client.get(
+        reverse("admin:engine_roleassignment_add") + f"?instance={instance.pk}"
+    ).content.decode()
+    role = re.search(r'<select name="role"[^>]*>(.*?)</select>', page, re.S)
+    assert role is not None
+    assert re.findall(r'<option value="(\w*)"', role.group(1)) == ["", "vetter", "approver"]
+    assert ">Vetter (vetter)</option>" in role.group(1)
+    # people and groups are searched by name (the admin's autocomplete), not typed in as ids
+    assert re.search(r'<select name="user"[^>]*class="[^"]*admin-autocomplete', page)
+    assert re.search(r'<select name="group"[^>]*class="[^"]*admin-autocomplete', page)
+    UserFactory(username="guest")
+    found = admin_client.get(
+        reverse("admin:autocomplete"),
+        {"term": "gue", "app_label": "engine", "model_name": "roleassignment", "field_name": "user"},
+    )
+    assert [row["text"] for row in found.json()["results"]] == ["guest"]
+
+
+def test_the_role_choice_without_an_instance_stays_a_key_to_type(admin_client) -> None:
+    page = admin_client.get(reverse("admin:engine_roleassignment_add")).content.decode()
+    assert re.search(r'<input type="text" name="role"', page)
 
 
 @pytest.fixture
