@@ -40,7 +40,7 @@ from engine.models import (
     WorkflowTemplate,
 )
 from engine.services import overrides
-from engine.services.overrides import Preview, settle_preview
+from engine.services.overrides import Preview, reopen_preview, settle_preview
 
 RACE_MESSAGE = "someone else changed it first (a worker or a person); reload and look again"
 
@@ -91,6 +91,12 @@ class SettleForm(ReasonForm):
 
 class SkipForm(SettleForm):
     pass
+
+
+class ReopenForm(ReasonForm):
+    """Reopen: the page lists the phases it resets and says when a finished instance runs again."""
+
+    preview: Preview | None = None
 
 
 class BulkConfirmForm(ReasonForm):
@@ -186,7 +192,7 @@ PHASE_OVERRIDES: dict[str, Override] = {
     "reopen": Override(
         "Reopen",
         "Reset the phase and every phase after it that had started; they run again. History stays.",
-        ReasonForm,
+        ReopenForm,
         _phase_call(overrides.phase_reopen),
         offered=lambda run: can_proceed(run.reopen),
     ),
@@ -665,6 +671,8 @@ class PhaseRunAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin):
             )
             if not form.preview.has_consequences:
                 del form.fields["confirm"]
+        if isinstance(form, ReopenForm):
+            form.preview = reopen_preview(instance_id=obj.instance_id, phase_id=obj.phase_id)
         if isinstance(form, ForceCompleteForm):
             outcomes = self._outcomes(obj)
             form.fields["outcome"].choices = [("", "—")] + [(o, o) for o in outcomes]

@@ -1,4 +1,5 @@
-"""What an override will do before it is done: the phases a skip or a force-complete also settles.
+"""What an override will do before it is done: the phases a skip or a force-complete also settles, and
+the phases a reopen resets (with whether a finished instance then runs again).
 
 A skip propagates: a phase whose dependencies are all skipped is skipped too, and an instance whose phases
 are all settled completes. A force-complete records an outcome (a human phase's first one unless chosen),
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.definition.plan import Plan
 from engine.errors import NotFound
 from engine.models import WorkflowInstance
 from engine.runtime import scheduler
@@ -22,7 +24,7 @@ from engine.runtime.runbook import RunBook
 @dataclass(frozen=True)
 class Preview:
     phase_id: str
-    action: str  # "skip" or "force_complete"
+    action: str  # "skip", "force_complete" or "reopen"
     also_skipped: tuple[str, ...] = ()  # phases that will be skipped with it
     will_start: tuple[str, ...] = ()  # phases that become ready
     instance_completes: bool = False
@@ -30,6 +32,7 @@ class Preview:
     outcome: str = ""  # the outcome a force-complete records ("" for other phase types)
     reopened: tuple[str, ...] = ()  # phases the outcome sends back: reset to run again
     other_outcomes: dict[str, str] = field(default_factory=dict)  # outcome -> the phase it would reopen
+    instance_state: str = ""  # the instance's state now (a reopen of a finished one runs it again)
 
     @property
     def has_consequences(self) -> bool:
@@ -52,14 +55,33 @@ class Preview:
         }
 
 
-def settle_preview(*, instance_id: Any, phase_id: str, action: str, outcome: str | None = None) -> Preview:
+def _read(
+    instance_id: Any, phase_id: str
+) -> tuple[WorkflowInstance, Plan, dict[str, scheduler.PhaseSnapshot]]:
     instance = WorkflowInstance.objects.select_related("version").filter(pk=instance_id).first()
     if instance is None:
         raise NotFound(f"no instance {instance_id}")
     plan = plan_for(instance.version)
     if phase_id not in plan.phases:
         raise NotFound(f"instance {instance_id} has no phase {phase_id!r}")
-    snapshots = dict(RunBook(instance).snapshots())
+    return instance, plan, dict(RunBook(instance).snapshots())
+
+
+def reopen_preview(*, instance_id: Any, phase_id: str) -> Preview:
+    """The phases a reopen resets, as operations.reopen_phases picks them (scheduler.reopen_set)."""
+    instance, plan, snapshots = _read(instance_id, phase_id)
+    states = {pid: snapshot.state for pid, snapshot in snapshots.items()}
+    return Preview(
+        phase_id=phase_id,
+        action="reopen",
+        reopened=scheduler.reopen_set(plan, phase_id, states),
+        names={pid: phase.name for pid, phase in plan.phases.items()},
+        instance_state=instance.state,
+    )
+
+
+def settle_preview(*, instance_id: Any, phase_id: str, action: str, outcome: str | None = None) -> Preview:
+    instance, plan, snapshots = _read(instance_id, phase_id)
     spec = plan.phases[phase_id]
     chosen = ""
     reopened: tuple[str, ...] = ()
@@ -85,4 +107,5 @@ def settle_preview(*, instance_id: Any, phase_id: str, action: str, outcome: str
         outcome=chosen,
         reopened=reopened,
         other_outcomes={o: t for o, t in spec.reopen_on.items() if o != chosen} if action != "skip" else {},
+        instance_state=instance.state,
     )

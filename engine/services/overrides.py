@@ -351,3 +351,4 @@ instance_compensate = compensation.instance_compensate
 # What an override would do, shown before it is confirmed (a read under the same rules).
 Preview = previews.Preview
 settle_preview = previews.settle_preview
+reopen_preview = previews.reopen_preview

@@ -207,3 +207,29 @@ def test_instance_override_form_cancels(admin_client, dt_testing):
     instance.refresh_from_db()
     assert instance.state == InstanceState.CANCELLED
     assert set(states(instance).values()) == {"cancelled"}
+
+
+def test_the_reopen_page_lists_what_it_resets_and_says_a_completed_instance_runs_again(
+    admin_client, dt_testing, people
+):
+    from engine.services import overrides
+
+    instance = start()
+    run = run_of(instance, "planning")
+    page = admin_client.get(override_url("phaserun", run.pk, "reopen")).content.decode()
+    assert 'data-testid="reset">Reset, to run again (history stays): <strong>planning</strong>.' in page
+    assert 'data-testid="instance-reopens"' not in page  # running: nothing to say about the instance
+    overrides.phase_skip(
+        instance_id=instance.pk, phase_id="planning", user=people["admin"], reason="withdrawn"
+    )
+    instance.refresh_from_db()
+    assert instance.state == InstanceState.COMPLETED
+    page = admin_client.get(override_url("phaserun", run.pk, "reopen")).content.decode()
+    reset = page.split('data-testid="reset">', 1)[1].split("</li>", 1)[0]
+    # the skip took every later phase with it: a reopen resets them all (they had settled)
+    assert reset.count("<strong>") == 7 and "<strong>observations</strong>" in reset
+    assert 'data-testid="instance-reopens">The instance is <strong>completed</strong>' in page
+    response = admin_client.post(override_url("phaserun", run.pk, "reopen"), {"reason": "skipped by mistake"})
+    assert response.status_code == 302
+    instance.refresh_from_db()
+    assert instance.state == InstanceState.RUNNING
