@@ -7,7 +7,8 @@
    `chain`s of 7 no-op tasks and N `chain(step, group(5 steps), join)` (a chord) on the same broker and the
    same worker. Repetitions are interleaved (Celery, engine, Celery, engine, …) so the machine's drift
    hits both. Prints steps/s and the ratio per repetition and the median, and CPU per step of the driver,
-   the worker processes and the worker's PostgreSQL backends.
+   the worker processes and the worker's PostgreSQL backends; then the pool processes' RSS after each
+   repetition and over 3 × 10,500 steps of the engine alone.
 2. In-process (no broker): ms/step, CPU ms/step and queries/step on PostgreSQL and SQLite for 7 and 60
    phases, and the cost of starting an instance (bench/inprocess.py).
 
@@ -37,6 +38,7 @@ RESULTS = "redis://127.0.0.1:6379/12"
 QUEUE = "bench"
 STEPS = 7  # per instance, in both templates
 TICKS = os.sysconf("SC_CLK_TCK")
+SOAK_ROUNDS, SOAK_INSTANCES = 3, 1500  # the engine alone after the comparison: 3 × 10,500 steps
 
 
 def environment() -> dict[str, str]:
@@ -221,7 +223,7 @@ class Sample:
 
 def throughput(
     n: int, repeat: int, env: dict[str, str]
-) -> tuple[list[Sample], list[tuple[int, list[float]]]]:
+) -> tuple[list[Sample], list[tuple[int, list[float]]], list[tuple[int, list[float]]]]:
     import django
 
     django.setup()
@@ -265,16 +267,23 @@ def throughput(
                 print(f"  {shape}: celery {sample.celery_rate:.0f}, engine {sample.engine_rate:.0f} st/s",
                       flush=True)  # fmt: skip
             rss.append((engine_steps, rss_mb(worker)))
+        # Then the engine alone, so that growth on the Celery side of the shared processes hides nothing.
+        soak = [(0, rss_mb(worker))]
+        for _ in range(SOAK_ROUNDS):
+            engine_run("linear", SOAK_INSTANCES)
+            soak.append((soak[-1][0] + SOAK_INSTANCES * STEPS, rss_mb(worker)))
     finally:
         worker.terminate()
         worker.wait(timeout=60)
-    return samples, rss
+    return samples, rss, soak
 
 
 MEDIANS = ("celery_rate", "engine_rate", "ratio", "celery_cpu_ms", "engine_cpu_ms")
 
 
-def print_throughput(samples: list[Sample], n: int, rss: list[tuple[int, list[float]]]) -> None:
+def print_throughput(
+    samples: list[Sample], n: int, rss: list[tuple[int, list[float]]], soak: list[tuple[int, list[float]]]
+) -> None:
     print(f"\nThroughput: {n} instances × {STEPS} no-op steps, 1 worker × 2 prefork processes,")
     print("PostgreSQL + Redis; CPU per step of the driver, the worker and its PostgreSQL backends")
     print(f"{'template':<9}{'rep':>4}{'celery st/s':>13}{'engine st/s':>13}{'ratio':>8}"
@@ -290,6 +299,9 @@ def print_throughput(samples: list[Sample], n: int, rss: list[tuple[int, list[fl
     print("worker pool processes' RSS (after warm-up, then after each repetition; both sides share them):")
     for steps, sizes in rss:
         print(f"  after {steps:>6} engine steps: {', '.join(f'{size:.0f} MB' for size in sizes)}")
+    print("then the engine alone in the same processes (linear instances):")
+    for steps, sizes in soak:
+        print(f"  after {steps:>6} more steps: {', '.join(f'{size:.1f} MB' for size in sizes)}")
 
 
 def in_process(n: int, repeat: int) -> None:
@@ -319,8 +331,8 @@ def main() -> None:
         env = environment()
         create_database()
         try:
-            samples, rss = throughput(args.n, args.repeat, env)
-            print_throughput(samples, args.n, rss)
+            samples, rss, soak = throughput(args.n, args.repeat, env)
+            print_throughput(samples, args.n, rss, soak)
         finally:
             drop_database()
             flush_redis()
