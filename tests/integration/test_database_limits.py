@@ -86,6 +86,26 @@ def test_a_celery_worker_gets_the_worker_limits(tmp_path, monkeypatch: pytest.Mo
     }
 
 
+@pytest.mark.requires_postgres
+@pytest.mark.integration
+def test_a_worker_process_keeps_its_database_connection_from_task_to_task(tmp_path) -> None:
+    # Celery's Django fixup closes every connection around each task unless CELERY_DB_REUSE_MAX is set.
+    publish(template("backend", {"id": "pid", "type": "task", "activity": "test.backend_pid"}))
+    purge_broker()
+    worker = Worker(tmp_path, concurrency=1)
+    worker.start()
+    try:
+        # One message each, one after the other, all in the worker's one pool process.
+        pids = [completed_output(start_instance("backend", {}))["pid"] for _ in range(4)]
+    finally:
+        worker.stop()
+    assert len(set(pids)) == 1, pids
+
+
+def completed_output(instance: Any) -> dict[str, Any]:
+    return wait_for(lambda: instance.phase_runs.filter(state="completed").first(), timeout=60).output
+
+
 def test_api_errors_keep_their_shape_while_the_database_is_out(api_user: Any) -> None:
     database = connection.settings_dict
     saved = {key: database[key] for key in ("NAME", "PORT")}

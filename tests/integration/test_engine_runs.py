@@ -642,6 +642,29 @@ def test_starting_an_instance_costs_four_queries_whatever_the_template_size(brok
     assert queries_to_start(7, business_key="2026-12-01") == expected + 1  # is one unfinished already?
 
 
+@pytest.mark.requires_postgres
+def test_the_step_path_statements_are_prepared_on_the_connection_and_still_logged(broker):
+    """PostgreSQL stops planning the step's statements once psycopg has prepared them (prepare_threshold);
+    Django's own queries stay unprepared, and the query log keeps the text of prepared ones."""
+    from engine.runtime.attempts import attempt_run
+
+    publish(chain("prepared", 7))
+    for _ in range(3):  # the threshold is 2 runs of the same statement on the connection
+        instance = start_instance("prepared", {})
+        with CaptureQueriesContext(connection) as captured:
+            attempt_run(broker.sent.pop(), actor=Actor(label="worker:p"), chain_limit=7)
+        assert reload(instance).state == "completed"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("FOR UPDATE OF" in sql for sql in prepared), prepared  # the instance lock
+    assert any(sql.startswith("WITH done AS (UPDATE") for sql in prepared), prepared  # the completion
+    assert not any("django_session" in sql or "auth_user" in sql for sql in prepared)
+    logged = [query["sql"] for query in captured.captured_queries]
+    assert logged and all(logged), logged
+    assert sum("FOR UPDATE OF" in sql for sql in logged) == 1 + 7  # the claim, then each record
+
+
 def test_a_ref_for_a_missing_run_does_nothing(broker):
     from engine.runtime.attempts import attempt_run
 

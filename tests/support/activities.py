@@ -102,6 +102,16 @@ def db_limits(input: dict[str, Any], ctx: ActivityContext) -> dict[str, Any]:
     return values
 
 
+@activity("test.backend_pid")
+def backend_pid(input: dict[str, Any], ctx: ActivityContext) -> dict[str, Any]:
+    """Which PostgreSQL backend serves the worker's connection: the same one across tasks while it is kept."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return {"pid": cursor.fetchone()[0]}
+
+
 # --- the fault suite (tests/reliability) ------------------------------------------------------------------
 
 LEDGER_TABLE = "reliability_ledger"
