@@ -17,6 +17,7 @@ particular user or group (`RoleAssignment`).
 | release a phase | its holder, a manager, an administrator |
 | assign a phase | a manager role (`manager`, `*_manager`) or an administrator (`engine.override_phaserun`) |
 | override a phase / instance | `engine.override_phaserun` / `engine.override_workflowinstance`; a reason |
+| see a failure's traceback | operators: an override permission or `engine.resolve_deadletter` |
 | deliver a signal | viewers with `engine.signal_workflowinstance`, or a role every wait for it names |
 | migrate instances to another version | `engine.migrate_workflowinstance`; a reason |
 | compensate a failed or cancelled instance | `engine.override_workflowinstance`; a reason |
@@ -288,6 +289,19 @@ def may_override_phases(user: Any) -> bool:
 
 def may_override_instances(user: Any) -> bool:
     return _has(user, OVERRIDE_INSTANCE_PERMISSION)
+
+
+def may_operate(user: Any) -> bool:
+    """Operators: whoever may override an instance or its phases, or retry and discard its dead letters."""
+    return may_override_instances(user) or may_override_phases(user) or may_resolve_dead_letters(user)
+
+
+def error_shown_to(user: Any, error: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stored failure as `user` may see it: the traceback (server paths and code) for operators only;
+    everyone else who sees the instance gets the rest (category, message, attempt, ...)."""
+    if not error or "traceback" not in error or may_operate(user):
+        return error
+    return {key: value for key, value in error.items() if key != "traceback"}
 
 
 def require_override_phase(user: Any, what: str) -> None:

@@ -10,6 +10,8 @@ from django.http import HttpRequest
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
 
+from engine import access
+
 
 def pretty_json(value: Any) -> str:
     """Indented JSON in a <pre>, escaped: a template's text is never trusted as HTML."""
@@ -27,6 +29,33 @@ def html_table(headers: list[str], rows: list[list[Any]]) -> str:
     return mark_safe(  # every header and cell went through conditional_escape
         f'<table class="pg-admin-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
     )
+
+
+class StoredErrorAdminMixin:
+    """The row's `error` as `error_pretty`, its traceback only for operators (`access.error_shown_to`).
+
+    A display method gets the row, not the request, so a non-operator's page lists `error_summary` instead.
+    """
+
+    def _error_fields(self, request: HttpRequest, fields: Any) -> tuple[str, ...]:
+        fields = tuple(fields)
+        if access.may_operate(request.user):
+            return fields
+        return tuple("error_summary" if name == "error_pretty" else name for name in fields)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self._error_fields(request, super().get_fields(request, obj))  # type: ignore[misc]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self._error_fields(request, super().get_readonly_fields(request, obj))  # type: ignore[misc]
+
+    @admin.display(description="error")
+    def error_pretty(self, obj: Any) -> str:
+        return pretty_json(obj.error) if obj.error else "—"
+
+    @admin.display(description="error")
+    def error_summary(self, obj: Any) -> str:
+        return pretty_json(access.error_shown_to(None, obj.error)) if obj.error else "—"
 
 
 class ReadOnlyInline(admin.TabularInline):

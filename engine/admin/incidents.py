@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from engine import access
-from engine.admin.common import pretty_json
+from engine.admin.common import StoredErrorAdminMixin, pretty_json
 from engine.admin.instances import Override, OverrideAdminMixin, ReasonForm, _bulk_action
 from engine.admin.lists import BigTableAdmin
 from engine.models import DeadLetter
@@ -89,7 +89,7 @@ DEAD_LETTER_ACTIONS: dict[str, Override] = {
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin):
+class DeadLetterAdmin(StoredErrorAdminMixin, BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "instance", "phase_id", "item_index", "category", "short_message", "state")
     list_filter = ("state", "category")
     search_fields = ("phase_id", "message", "instance__id")
@@ -170,7 +170,3 @@ class DeadLetterAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin):
     @admin.display(description="instance params")
     def params_pretty(self, obj: DeadLetter) -> str:
         return pretty_json(obj.instance.params)
-
-    @admin.display(description="error")
-    def error_pretty(self, obj: DeadLetter) -> str:
-        return pretty_json(obj.error)

@@ -27,7 +27,7 @@ from django.utils.html import format_html
 from django_fsm import can_proceed
 
 from engine import access, selectors
-from engine.admin.common import html_table, pretty_json
+from engine.admin.common import StoredErrorAdminMixin, html_table, pretty_json
 from engine.admin.lists import BigTableAdmin, as_uuid, exact_search, recent_values_filter
 from engine.admin.migrations import migrate_instances
 from engine.errors import FormInvalid, engine_error
@@ -441,7 +441,7 @@ def _trail_table(queryset: Any, *, with_phase: bool) -> tuple[str, bool]:
 
 
 @admin.register(WorkflowInstance)
-class WorkflowInstanceAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin):
+class WorkflowInstanceAdmin(StoredErrorAdminMixin, BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin):
     list_display = ("id", "template", "business_key", "state", "created_at", "finished_at")
     list_filter = ("state", "template")
     search_fields = ("business_key",)
@@ -500,10 +500,6 @@ class WorkflowInstanceAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin)
     @admin.display(description="params")
     def params_pretty(self, obj: WorkflowInstance) -> str:
         return pretty_json(obj.params)
-
-    @admin.display(description="error")
-    def error_pretty(self, obj: WorkflowInstance) -> str:
-        return pretty_json(obj.error) if obj.error else "—"
 
     @admin.display(description="progress page")
     def progress_page(self, obj: WorkflowInstance) -> str:
@@ -579,7 +575,7 @@ class WorkflowInstanceAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin)
 
 
 @admin.register(PhaseRun)
-class PhaseRunAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin):
+class PhaseRunAdmin(StoredErrorAdminMixin, BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin):
     list_display = (
         "phase_id",
         "instance",
@@ -698,10 +694,6 @@ class PhaseRunAdmin(BigTableAdmin, OverrideAdminMixin, admin.ModelAdmin):
     @admin.display(description="output")
     def output_pretty(self, obj: PhaseRun) -> str:
         return pretty_json(obj.output) if obj.output is not None else "—"
-
-    @admin.display(description="error")
-    def error_pretty(self, obj: PhaseRun) -> str:
-        return pretty_json(obj.error) if obj.error else "—"
 
     @admin.display(description="audit trail of this phase")
     def audit_trail(self, obj: PhaseRun) -> str:

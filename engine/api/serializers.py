@@ -43,6 +43,27 @@ class StateFieldExtension(OpenApiSerializerFieldExtension):
         return component.ref
 
 
+class StoredErrorField(serializers.DictField):
+    """A stored failure (`{category, message, attempt, at, ...}`); its `traceback` only for operators.
+
+    The user comes from the serializer's context: without a request nobody is an operator, so a view that
+    forgets to pass one shows less, never more.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("read_only", True)
+        kwargs.setdefault(
+            "help_text",
+            "the failure: category, message, attempt, at; `traceback` only for users who may override "
+            "the instance or its phases",
+        )
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Any) -> Any:
+        request = self.context.get("request")
+        return super().to_representation(access.error_shown_to(getattr(request, "user", None), value))
+
+
 def username(source: str) -> serializers.CharField:
     return serializers.CharField(source=f"{source}.username", read_only=True, allow_null=True, default=None)
 
@@ -141,7 +162,7 @@ class PhaseRunSummarySerializer(serializers.Serializer):
     next_run_at = serializers.DateTimeField(read_only=True, allow_null=True)
     started_at = serializers.DateTimeField(read_only=True, allow_null=True)
     finished_at = serializers.DateTimeField(read_only=True, allow_null=True)
-    error = serializers.DictField(read_only=True, allow_null=True)
+    error = StoredErrorField(allow_null=True)
 
     class Meta:
         ref_name = "PhaseRunSummary"
@@ -169,7 +190,7 @@ class DeadLetterSerializer(serializers.Serializer):
     )
     category = serializers.CharField(read_only=True)
     message = serializers.CharField(read_only=True)
-    error = serializers.DictField(read_only=True)
+    error = StoredErrorField()
     attempt = serializers.IntegerField(read_only=True)
     state = StateField(DeadLetterState)
     created_at = serializers.DateTimeField(read_only=True)
@@ -235,7 +256,7 @@ class InstanceSummarySerializer(serializers.Serializer):
 
 class InstanceDetailSerializer(InstanceSummarySerializer):
     params = serializers.DictField(read_only=True)
-    error = serializers.DictField(read_only=True, allow_null=True)
+    error = StoredErrorField(allow_null=True)
     suspended_at = serializers.DateTimeField(read_only=True, allow_null=True)
     # Read beforehand by `selectors.instance_detail` (the serializer runs no query of its own).
     phases = PhaseRunSummarySerializer(many=True, read_only=True, source="phase_rows")

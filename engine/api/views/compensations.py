@@ -11,13 +11,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from engine.api.permissions import CanOverrideInstance, CanSeeInstance
-from engine.api.serializers import ReasonInputSerializer
+from engine.api.serializers import ReasonInputSerializer, StoredErrorField
 from engine.api.views.base import ApiView, VisibleInstance, errors, validated
 from engine.models import CompensationRun
 from engine.services.overrides import instance_compensate
 
 
 class CompensationSerializer(serializers.ModelSerializer):
+    error = StoredErrorField(allow_null=True)
+
     class Meta:
         model = CompensationRun
         ref_name = "Compensation"
@@ -45,7 +47,7 @@ class InstanceCompensationsView(VisibleInstance, ApiView):
     def get(self, request: Request, pk: Any) -> Response:
         instance = self.visible_instance(request, pk)
         steps = CompensationRun.objects.filter(instance=instance).order_by("order")
-        return Response(CompensationSerializer(steps, many=True).data)
+        return Response(CompensationSerializer(steps, many=True, context={"request": request}).data)
 
 
 class InstanceCompensateView(VisibleInstance, ApiView):
@@ -61,4 +63,4 @@ class InstanceCompensateView(VisibleInstance, ApiView):
         self.visible_instance(request, pk)
         data = validated(ReasonInputSerializer, request.data)
         steps = instance_compensate(instance_id=pk, user=request.user, reason=data["reason"])
-        return Response(CompensationSerializer(steps, many=True).data)
+        return Response(CompensationSerializer(steps, many=True, context={"request": request}).data)

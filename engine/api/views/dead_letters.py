@@ -47,7 +47,9 @@ class DeadLetterDetailView(VisibleDeadLetter, ApiView):
 
     @extend_schema(responses={200: DeadLetterSerializer, **errors(403, 404)})
     def get(self, request: Request, pk: int) -> Response:
-        return Response(DeadLetterSerializer(self.visible_dead_letter(request, pk)).data)
+        return Response(
+            DeadLetterSerializer(self.visible_dead_letter(request, pk), context={"request": request}).data
+        )
 
 
 class DeadLetterOperationView(VisibleDeadLetter, ApiView):
@@ -62,7 +64,11 @@ class DeadLetterOperationView(VisibleDeadLetter, ApiView):
         self.visible_dead_letter(request, pk)
         data = validated(ReasonInputSerializer, request.data)
         type(self).operation(dead_letter_id=pk, user=request.user, reason=data["reason"])
-        return Response(DeadLetterSerializer(selectors.dead_letter_get(dead_letter_id=pk)).data)
+        return Response(
+            DeadLetterSerializer(
+                selectors.dead_letter_get(dead_letter_id=pk), context={"request": request}
+            ).data
+        )
 
 
 class RetryInputSerializer(ReasonInputSerializer):
@@ -99,7 +105,11 @@ class DeadLetterRetryView(DeadLetterOperationView):
             input=data.get("input"),
             params=data.get("params"),
         )
-        return Response(DeadLetterSerializer(selectors.dead_letter_get(dead_letter_id=pk)).data)
+        return Response(
+            DeadLetterSerializer(
+                selectors.dead_letter_get(dead_letter_id=pk), context={"request": request}
+            ).data
+        )
 
 
 class DeadLetterDiscardView(DeadLetterOperationView):

@@ -112,7 +112,9 @@ class InstanceDetailView(VisibleInstance, ApiView):
     @extend_schema(responses={200: InstanceDetailSerializer, **errors(403, 404)})
     def get(self, request: Request, pk: Any) -> Response:
         return Response(
-            InstanceDetailSerializer(selectors.instance_detail(self.visible_instance(request, pk))).data
+            InstanceDetailSerializer(
+                selectors.instance_detail(self.visible_instance(request, pk)), context={"request": request}
+            ).data
         )
 
 
@@ -147,7 +149,10 @@ class InstanceOperationView(VisibleInstance, ApiView):
         data = validated(ReasonInputSerializer, request.data)
         type(self).operation(instance_id=pk, user=request.user, reason=data["reason"])
         return Response(
-            InstanceDetailSerializer(selectors.instance_detail(selectors.instance_get(instance_id=pk))).data
+            InstanceDetailSerializer(
+                selectors.instance_detail(selectors.instance_get(instance_id=pk)),
+                context={"request": request},
+            ).data
         )
 
 

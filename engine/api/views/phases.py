@@ -70,7 +70,10 @@ class PhaseView(VisibleInstance, ApiView):
 
     def phase_response(self, instance: Any, phase_id: str) -> Response:
         return Response(
-            PhaseRunDetailSerializer(selectors.phase_detail(instance=instance, phase_id=phase_id)).data
+            PhaseRunDetailSerializer(
+                selectors.phase_detail(instance=instance, phase_id=phase_id),
+                context={"request": self.request},
+            ).data
         )
 
 

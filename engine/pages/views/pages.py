@@ -229,6 +229,7 @@ def phase_detail(request: HttpRequest, instance_id: Any, phase_id: str) -> HttpR
         "instance": detail.instance,
         "plan": detail.plan,
         "run": run,
+        "shown_error": access.error_shown_to(request.user, run.error),
         "spec": spec,
         "row": detail.row,
         "form": form,
