@@ -86,6 +86,12 @@ class Conflict(EngineError):
     status = 409
 
 
+class BusinessKeyUsed(Conflict):
+    """The template never reuses a business key, and a finished instance used this one; nothing starts."""
+
+    code = "business_key_used"
+
+
 class VersionImmutable(EngineError):
     """A published or retired template version never changes; edit a new draft instead."""
 

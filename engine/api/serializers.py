@@ -10,8 +10,10 @@ from typing import Any
 from django.db import models
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from engine import access
 from engine.models import DeadLetterState, InstanceState, PhaseState, SlaStatus, VersionState
 
 REASON_MAX = 2000
@@ -263,6 +265,34 @@ class InstanceDetailSerializer(InstanceSummarySerializer):
 
     class Meta:
         ref_name = "Instance"
+
+
+class EarlierRunSerializer(serializers.Serializer):
+    """The finished instance that used a start's business key before it (`StartAnswer.earlier`)."""
+
+    instance = serializers.UUIDField(source="earlier.pk", read_only=True)
+    state = StateField(InstanceState, source="earlier.state")
+    finished_at = serializers.DateTimeField(source="earlier.finished_at", read_only=True, allow_null=True)
+    message = serializers.CharField(source="note", read_only=True)
+
+    class Meta:
+        ref_name = "EarlierRun"
+
+
+class InstanceStartedSerializer(InstanceDetailSerializer):
+    """A start's answer: the instance, and the earlier finished run of its business key if there was one."""
+
+    earlier_run = serializers.SerializerMethodField()
+
+    class Meta:
+        ref_name = "InstanceStarted"
+
+    @extend_schema_field(EarlierRunSerializer(allow_null=True))
+    def get_earlier_run(self, instance: Any) -> Any:
+        start = self.context.get("start")
+        if start is None or start.earlier is None:
+            return None
+        return EarlierRunSerializer(start).data
 
 
 class TransitionSerializer(serializers.Serializer):

@@ -16,6 +16,7 @@ from engine.api.filters import InstanceFilter
 from engine.api.permissions import CanOverrideInstance, CanSeeInstance
 from engine.api.serializers import (
     InstanceDetailSerializer,
+    InstanceStartedSerializer,
     InstanceSummarySerializer,
     ReasonInputSerializer,
     TransitionSerializer,
@@ -53,7 +54,8 @@ class InstanceListView(PermissionsByMethod, ListView):
             allow_null=True,
             allow_blank=True,
             default=None,
-            help_text="starting again with this key returns its holder (200; 409 with other params)",
+            help_text="starting again with this key returns its holder (200; 409 with other params, or "
+            "`business_key_used` when the template never reuses keys and its instance finished)",
         )
         version = serializers.IntegerField(
             min_value=1,
@@ -77,15 +79,18 @@ class InstanceListView(PermissionsByMethod, ListView):
         summary="Start an instance",
         description=(
             "Starts an instance of the template's latest published version (or `version`). Idempotent per "
-            "business key: while an instance started with the same template and business key is unfinished "
-            "(or ever, when the template sets `business_key_reuse: never`), it is returned with 200 instead "
-            "of starting another; exactly one caller gets 201, however many start at once. The holder of the "
-            "key started with other params is a 409 (`conflict`, `extra.instance` names it)."
+            "business key: while an instance started with the same template and business key is unfinished, "
+            "it is returned with 200 instead of starting another; exactly one caller gets 201, however many "
+            "start at once. The holder of the key started with other params is a 409 (`conflict`, "
+            "`extra.instance` names it). When the template sets `business_key_reuse: never` and the key's "
+            "instance finished, nothing starts: 409 `business_key_used`, its message and `extra` name that "
+            "instance, its state and `finished_at`. A new start whose key a finished instance used before "
+            "says so in `earlier_run` (a note, not an error)."
         ),
         request=InputSerializer,
         responses={
-            201: InstanceDetailSerializer,
-            200: InstanceDetailSerializer,
+            201: InstanceStartedSerializer,
+            200: InstanceStartedSerializer,
             **errors(400, 403, 404, 409),
         },
     )
@@ -98,8 +103,9 @@ class InstanceListView(PermissionsByMethod, ListView):
             version=data["version"],
             user=request.user,
         )
-        body = InstanceDetailSerializer(
-            selectors.instance_detail(selectors.instance_get(instance_id=started.instance.pk))
+        body = InstanceStartedSerializer(
+            selectors.instance_detail(selectors.instance_get(instance_id=started.instance.pk)),
+            context={"request": request, "start": started},
         ).data
         return Response(body, status=status.HTTP_201_CREATED if started.created else status.HTTP_200_OK)
 

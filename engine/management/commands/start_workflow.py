@@ -8,11 +8,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from engine.errors import EngineError
-from engine.services.instances import instance_start
+from engine.services.instances import instance_start_or_find
 
 
 class Command(BaseCommand):
-    help = "Start an instance of a published template (idempotent per business key while unfinished)."
+    help = (
+        "Start an instance of a published template (idempotent per business key while unfinished; a key a "
+        "finished instance used is refused when the template never reuses keys)."
+    )
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> Any:
         # `--version N` picks a template version; it replaces Django's own --version (the Django release).
@@ -32,10 +35,12 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"--params is not JSON: {exc}") from None
         try:
-            instance = instance_start(
+            started = instance_start_or_find(
                 template_key=key, params=values, business_key=business_key, version=number, system="cli"
             )
         except EngineError as exc:
             details = "".join(f"\n  {e['path'] or '/'}: {e['message']}" for e in exc.extra.get("errors", []))
             raise CommandError(f"{exc.message}{details}") from None
-        self.stdout.write(f"{instance.pk} {instance.state}")
+        if started.note:
+            self.stderr.write(started.note)
+        self.stdout.write(f"{started.instance.pk} {started.instance.state}")

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from engine import access, selectors
-from engine.errors import FormInvalid, NotFound, ParamsInvalid, PermissionDenied
+from engine.errors import Conflict, FormInvalid, NotFound, ParamsInvalid, PermissionDenied
 from engine.models import InstanceState, SlaStatus
 from engine.pages.addresses import Addresses
 from engine.pages.attempts import attempts_of
@@ -29,7 +29,7 @@ from engine.pages.progress import progress_summary
 from engine.pages.views.common import engine_errors
 from engine.pages.waiting import waiting_reason
 from engine.paging import page_number
-from engine.services.instances import instance_start
+from engine.services.instances import instance_start_or_find
 from engine.services.phases import phase_complete
 
 PAGE_SIZE = 25
@@ -271,21 +271,29 @@ def workflow_start(request: HttpRequest, key: str) -> HttpResponse:
     if request.method == "POST":
         form = StartForm(plan.params_schema, request.POST)
         if form.is_valid():
+            business_key = form.cleaned_data.get("pg_business_key") or None
             try:
-                instance = instance_start(
-                    template_key=key,
-                    params=form.to_json(),
-                    business_key=form.cleaned_data.get("pg_business_key") or None,
-                    user=request.user,
+                started = instance_start_or_find(
+                    template_key=key, params=form.to_json(), business_key=business_key, user=request.user
                 )
             except ParamsInvalid as exc:
                 for problem in exc.extra.get("errors", []):
                     field = problem.get("path", "").strip("/").split("/")[0]
                     form.add_error(field if field in form.fields else None, problem.get("message", ""))
+            except Conflict as exc:  # the key's holder has other params, or a kept key was used: say which
+                status = 409
+                form.add_error("pg_business_key" if "pg_business_key" in form.fields else None, exc.message)
             else:
-                messages.success(request, f"{plan.name} started.")
-                return redirect("pages:workflow_detail", instance_id=instance.pk)
-        status = 400
+                if started.created:
+                    messages.success(request, f"{plan.name} started.")
+                else:
+                    messages.info(
+                        request, f"{plan.name} with business key {business_key!r} runs already: here it is."
+                    )
+                if started.note:
+                    messages.info(request, started.note)
+                return redirect("pages:workflow_detail", instance_id=started.instance.pk)
+        status = 400 if status == 200 else status
     else:
         form = StartForm(plan.params_schema)
     context = {"version": version, "plan": plan, "form": form}
