@@ -45,6 +45,8 @@ OPEN_PHASE_STATES = (PhaseState.READY, PhaseState.ACTIVE, PhaseState.WAITING)
 UNFINISHED_PHASE_STATES = (PhaseState.PENDING, *OPEN_PHASE_STATES)
 FINISHED_PHASE_STATES = (PhaseState.COMPLETED, PhaseState.FAILED, PhaseState.SKIPPED, PhaseState.CANCELLED)
 DONE_PHASE_STATES = (PhaseState.COMPLETED, PhaseState.SKIPPED)
+# No SLA runs for a phase that was never worked: a due time or status it kept from before means nothing.
+SLA_VOID_PHASE_STATES = (PhaseState.SKIPPED, PhaseState.CANCELLED)
 # Where an instance stands: a long instance's phase table opens on the page of its first such phase.
 STANDING_PHASE_STATES = (PhaseState.FAILED, *OPEN_PHASE_STATES)
 

@@ -118,3 +118,24 @@ def test_outputs_and_inputs_are_json_with_per_attempt_timing(client, broker, peo
     assert (
         "failed, retry scheduled" in attempts and "completed" in attempts and attempts.count(" s</td>") == 2
     )
+
+
+@pytest.mark.parametrize("ending", ["skip", "cancel"])
+def test_skipped_and_cancelled_phases_show_no_due_time(client, dt_testing, people, ending):
+    instance = start()
+    due_at = run_of(instance, "planning").due_at
+    assert due_at is not None
+    if ending == "skip":
+        overrides.phase_skip(instance_id=instance.pk, phase_id="planning", user=people["admin"], reason="n/a")
+    else:
+        overrides.instance_cancel(instance_id=instance.pk, user=people["admin"], reason="withdrawn")
+    run = run_of(instance, "planning")
+    assert run.state in ("skipped", "cancelled") and run.due_at == due_at  # kept, but no SLA runs now
+    client.force_login(people["admin"])
+    shown = f"{due_at:%Y-%m-%d %H:%M} UTC"
+    row = page_of(client, instance).split('data-phase="planning"')[1].split("</tr>")[0]
+    assert shown not in row
+    assert row.count(f'title="no SLA runs for a {run.state} phase">—</span>') == 2  # DUE and SLA alike
+    detail = page_of(client, instance, "planning")
+    assert shown not in detail
+    assert detail.count(f'title="no SLA runs for a {run.state} phase">—</span>') == 2
