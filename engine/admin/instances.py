@@ -302,12 +302,13 @@ class OverrideAdminMixin:
                     problem = _run_override(request, override, obj, form.cleaned_data)
                 except FormInvalid as exc:
                     for field, problems in exc.extra.get("errors", {}).items():
+                        # A problem of a field inside the data goes on the data box as it is: its message
+                        # names the field in words (its title), so the raw key would only repeat it.
+                        target = (
+                            field if field in form.fields else ("data" if "data" in form.fields else None)
+                        )
                         for message in problems:
-                            target = (
-                                field if field in form.fields else ("data" if "data" in form.fields else None)
-                            )
-                            prefix = f"{field}: " if target == "data" and field not in ("", "data") else ""
-                            form.add_error(target, prefix + message)
+                            form.add_error(target, message)
                     status = 400
                 else:
                     if problem is None:

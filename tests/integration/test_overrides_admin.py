@@ -94,8 +94,26 @@ def test_force_complete_with_bad_data_shows_the_problem_on_the_form(admin_client
         override_url("phaserun", run.pk, "force_complete"), {"reason": "by phone", "data": '{"plan_url": 3}'}
     )
     assert response.status_code == 400
-    assert "plan_url" in response.content.decode()
+    assert "<li>Test plan must be a string, not an integer</li>" in response.content.decode()
     assert run_of(instance, "planning").state == "active"
+
+
+@pytest.mark.parametrize(
+    ("data", "shown"),
+    [
+        ('{"plan_url": "not a link"}', "Test plan &quot;not a link&quot; is not a link with its scheme"),
+        ("{}", "Test plan is required"),
+    ],
+)
+def test_a_form_problem_in_the_admin_is_in_words_without_the_raw_key(admin_client, dt_testing, data, shown):
+    run = run_of(start(), "planning")
+    response = admin_client.post(
+        override_url("phaserun", run.pk, "force_complete"), {"reason": "by phone", "data": data}
+    )
+    assert response.status_code == 400
+    errors = response.content.decode().split('<ul class="errorlist')[1].split("</ul>")[0]
+    assert f"<li>{shown}" in errors
+    assert "plan_url" not in errors
 
 
 def test_force_complete_of_a_phase_someone_just_completed_is_a_message_not_a_500(
