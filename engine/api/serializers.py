@@ -56,8 +56,8 @@ class StoredErrorField(serializers.DictField):
         kwargs.setdefault("read_only", True)
         kwargs.setdefault(
             "help_text",
-            "the failure: category, message, attempt, at; `traceback` only for users who may override "
-            "the instance or its phases",
+            "the failure: category, message, attempt, at; `traceback` only for operators (who may override "
+            "the instance or its phases, or resolve its dead letters)",
         )
         super().__init__(**kwargs)
 

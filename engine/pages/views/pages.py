@@ -269,6 +269,7 @@ def workflow_start(request: HttpRequest, key: str) -> HttpResponse:
     plan = selectors.version_plan(version)
     status = 200
     if request.method == "POST":
+        status = 400  # unless it starts (a redirect) or the business key's history refuses it (409)
         form = StartForm(plan.params_schema, request.POST)
         if form.is_valid():
             business_key = form.cleaned_data.get("pg_business_key") or None
@@ -293,7 +294,6 @@ def workflow_start(request: HttpRequest, key: str) -> HttpResponse:
                 if started.note:
                     messages.info(request, started.note)
                 return redirect("pages:workflow_detail", instance_id=started.instance.pk)
-        status = 400 if status == 200 else status
     else:
         form = StartForm(plan.params_schema)
     context = {"version": version, "plan": plan, "form": form}
