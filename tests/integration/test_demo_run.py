@@ -84,3 +84,15 @@ def test_demo_run_stops_everything_within_ten_seconds_of_sigterm(tmp_path: Path)
             demo.kill()
         for pid in descendants(demo.pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_the_checks_migrate_runs_against_the_database_report_nothing() -> None:
+    # `make demo` begins with `migrate`, which runs the model checks against the database (SQLite there).
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out, err = StringIO(), StringIO()
+    call_command("check", "--database", "default", stdout=out, stderr=err)
+    assert err.getvalue() == ""
+    assert "System check identified no issues" in out.getvalue()
