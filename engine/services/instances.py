@@ -45,26 +45,6 @@ class StartAnswer:
         return f"An earlier run finished: {used_key_text(self.earlier)}. This is a new run."
 
 
-def instance_start(
-    *,
-    template_key: str,
-    params: dict[str, Any] | None = None,
-    business_key: str | None = None,
-    version: int | None = None,
-    user: Any = None,
-    system: str = "api",
-) -> WorkflowInstance:
-    """Start an instance (or return the one that holds the business key); see `instance_start_or_find`."""
-    return instance_start_or_find(
-        template_key=template_key,
-        params=params,
-        business_key=business_key,
-        version=version,
-        user=user,
-        system=system,
-    ).instance
-
-
 def instance_start_or_find(
     *,
     template_key: str,

@@ -8,30 +8,26 @@ from django.urls import reverse
 from engine.models import DeadLetter, WorkflowInstance
 from engine.runtime.actors import Actor
 from engine.runtime.start import start_instance
-from engine.services.templates import template_load
 from tests.support.clients import client_for
+from tests.support.engine import publish, template
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BROKEN = {
-    "format": "phasegate/v1",
-    "key": "broken",
-    "name": "Broken",
-    "phases": [
-        {
-            "id": "fetch",
-            "type": "task",
-            "activity": "test.flaky",
-            "retry": {"max_attempts": 1},
-            "input": {"fail_times": "1", "kind": "'system'"},
-        },
-    ],
-}
+BROKEN = template(
+    "broken",
+    {
+        "id": "fetch",
+        "type": "task",
+        "activity": "test.flaky",
+        "retry": {"max_attempts": 1},
+        "input": {"fail_times": "1", "kind": "'system'"},
+    },
+)
 
 
 @pytest.fixture
 def failed(broker) -> WorkflowInstance:
-    template_load(document=BROKEN, publish=True)
+    publish(BROKEN)
     instance = start_instance("broken", {}, actor=Actor("test"))
     broker.drain()
     instance = WorkflowInstance.objects.get(pk=instance.pk)
