@@ -114,6 +114,8 @@ if DATABASE_URL:
     if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         from config.database import session_options
 
+        DATABASES["default"]["ENGINE"] = "config.postgresql"  # Django's, with a cheaper health check
+
         DATABASES["default"].setdefault("OPTIONS", {})["options"] = session_options(
             PHASEGATE_DB_LIMITS["all"]
         )

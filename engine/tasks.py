@@ -10,7 +10,9 @@ from celery import shared_task
 
 
 @shared_task(bind=True, name="engine.tasks.attempt_run", acks_late=True, ignore_result=True, max_retries=5)
-def attempt_run(self: Any, phase_run_id: int, item_run_id: int | None = None) -> int:
+def attempt_run(
+    self: Any, phase_run_id: int, item_run_id: int | None = None, hint: list[Any] | None = None
+) -> int:
     """Run the attempt if it is still ready; retry timing is the engine's, kept in the database.
 
     A lock wait that timed out (someone holds the rows, perhaps a frozen process) is tried again in a
@@ -23,7 +25,7 @@ def attempt_run(self: Any, phase_run_id: int, item_run_id: int | None = None) ->
     from engine.services import background
 
     try:
-        return background.attempt_run(phase_run_id=phase_run_id, item_run_id=item_run_id)
+        return background.attempt_run(phase_run_id=phase_run_id, item_run_id=item_run_id, hint=hint)
     except OperationalError as exc:
         if is_busy(exc):
             raise self.retry(countdown=1) from exc

@@ -20,7 +20,7 @@ from engine.models import InstanceState, ItemRun, PhaseRun, PhaseState, Workflow
 from engine.runtime import hotpath, scheduler
 from engine.runtime.activation import build_activation
 from engine.runtime.actors import Actor
-from engine.runtime.dispatch import AttemptRef, dispatch
+from engine.runtime.dispatch import AttemptRef, dispatch, ready_ref
 from engine.runtime.failures import error_record, park
 from engine.runtime.journal import apply_transition, record_fields
 from engine.runtime.kinds import kind_of
@@ -120,7 +120,9 @@ class Advancer:
         """pending → ready in memory; the row is written by flush_dispatch (or claimed by this worker)."""
         self.runs.changed(phase_id, PhaseState.READY)
         self.unwritten.append(phase_id)
-        self.to_dispatch.append(AttemptRef(self.runs.pk_of(phase_id), queue=self.plan.phases[phase_id].queue))
+        round_ = self.runs.audit_fields(phase_id)["round"]
+        spec = self.plan.phases[phase_id]
+        self.to_dispatch.append(ready_ref(self.instance, spec, self.runs.pk_of(phase_id), int(round_)))
 
     def flush_dispatch(self) -> None:
         if self.keep_local and self.kept is None and self.instance.state == InstanceState.RUNNING:

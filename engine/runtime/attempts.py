@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -45,13 +45,13 @@ from engine.runtime.journal import (
     subject_of,
     unit_of_work,
 )
+from engine.runtime.leases import LEASE_GRACE, lease_for
 from engine.runtime.limits import time_limit
 from engine.runtime.plans import plan_for
 from engine.runtime.retries import handle_attempt_failure
 from engine.runtime.runbook import RunBook
 
 logger = logging.getLogger(__name__)
-LEASE_GRACE = timedelta(seconds=15)
 
 
 class LeaseLost(Exception):
@@ -76,14 +76,6 @@ class Claim:
     @property
     def hard_deadline(self) -> datetime | None:
         return self.claimed_at + self.spec.timeout + LEASE_GRACE if self.spec.timeout else None
-
-
-def lease_for(spec: PhasePlan) -> timedelta:
-    if spec.heartbeat:
-        return spec.heartbeat
-    if spec.timeout:
-        return spec.timeout + LEASE_GRACE
-    return timedelta(seconds=settings.PHASEGATE["DEFAULT_LEASE_SECONDS"])
 
 
 # --- the entry points a Celery task calls ---------------------------------------------------------------
@@ -125,10 +117,52 @@ def attempt_claim(ref: AttemptRef, *, actor: Actor) -> Claim | None:
     Locks the instance row (and only it: the run is then changed by a conditional update, the template
     version is never locked), so claims take the same lock order as recording and the reaper.
     """
+    if ref.hint is not None and _claimable_in_one_trip(ref):
+        claim = retrying(lambda: _claim_hinted(ref, actor=actor))
+        if claim is not None:
+            return claim
+        # A fence of the hint did not hold: read the run and decide as for a message without a hint.
     try:
         return retrying(lambda: _claim(ref, actor=actor))
     except ClaimLost:
         return None  # a duplicate delivery: the other one holds the attempt
+
+
+def _claimable_in_one_trip(ref: AttemptRef) -> bool:
+    """A phase run's attempt on PostgreSQL, claimed by a worker outside any transaction of its own."""
+    return ref.item_run_id is None and connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+def _claim_hinted(ref: AttemptRef, *, actor: Actor) -> Claim | None:
+    """`_claim` in one round trip, for a message that says what the run was when it was made ready."""
+    hint = ref.hint
+    assert hint is not None
+    token = str(uuid.uuid4())
+    audit = {
+        "instance_id": hint.instance_id,
+        "phase_run_id": ref.phase_run_id,
+        "phase_id": hint.phase_id,
+        "round": hint.round,
+    }
+    target = hotpath.target_of(PhaseRun, "claim_attempt", PhaseState.READY)
+    journal = journal_rows(
+        "phase",
+        audit,
+        "claim_attempt",
+        source=PhaseState.READY,
+        target=target,
+        actor=actor,
+        metadata={"attempt": hint.attempt + 1},
+    )
+    run, event_ids = hotpath.claim_hinted(
+        ref.phase_run_id, hint, token=token, owner=actor.label, journal=journal
+    )
+    if run is None:
+        return None
+    queue_event_ids(event_ids)  # committed already: delivered now
+    instance = run.instance
+    spec = plan_for(instance.version).phases[hint.phase_id]
+    return Claim(ref=ref, instance=instance, spec=spec, run=run, token=token, claimed_at=db_now(instance))
 
 
 def _claim(ref: AttemptRef, *, actor: Actor) -> Claim | None:
@@ -402,13 +436,11 @@ def _record(
     claim_next: bool,
 ) -> tuple[bool, Claim | None]:
     with unit_of_work():
-        instance = lock_instance(claim.instance.pk)
-        now = db_now(instance)
         if error is None and output is not None and _plain_task(claim):
             # The common case: one conditional update fenced by the lease token, no row read; on
             # PostgreSQL the same statement reads every phase's state for the scheduler.
             audit = {
-                "instance_id": instance.pk,
+                "instance_id": claim.instance.pk,
                 "phase_run_id": claim.run.pk,
                 "phase_id": claim.spec.id,
                 "round": claim.run.round,  # a reopen changes the round and the lease: then nothing is written
@@ -416,24 +448,35 @@ def _record(
             journal = journal_rows(
                 "phase", audit, "complete", source=PhaseState.ACTIVE, target=PhaseState.COMPLETED, actor=actor
             )
-            accepted, light, event_ids = hotpath.complete_leased_reading_states(
-                instance.pk, claim.run.pk, token=claim.token, output=output, now=now, journal=journal
-            )
-            if not accepted:
-                return _refused(claim)
-            if event_ids is None:
-                queue_rows(*journal)  # not written by the statement: the unit's insert writes them
-            else:
+            if connection.vendor == "postgresql":
+                instance, accepted, light, event_ids = hotpath.lock_and_complete(
+                    claim.instance.pk, claim.run.pk, token=claim.token, output=output, journal=journal
+                )
+                if not accepted:
+                    return _refused(claim)
                 queue_event_ids(event_ids)
-            if light is None:
+                runs = RunBook.of_new(instance, light)
+            else:
+                instance = lock_instance(claim.instance.pk)
+                now = db_now(instance)
+                if not hotpath.complete_leased(
+                    PhaseRun, claim.run.pk, token=claim.token, output=output, now=now
+                ):
+                    return _refused(claim)
+                queue_rows(*journal)  # written by the unit's insert
                 runs = load_runs(instance)
                 runs.changed(claim.spec.id, PhaseState.COMPLETED)
-            else:
-                runs = RunBook.of_new(instance, light)
             advancer = Advancer(
-                instance, actor=actor, now=now, runs=runs, keep_local=claim_next, keep_queue=claim.spec.queue
+                instance,
+                actor=actor,
+                now=db_now(instance),
+                runs=runs,
+                keep_local=claim_next,
+                keep_queue=claim.spec.queue,
             )
         else:
+            instance = lock_instance(claim.instance.pk)
+            now = db_now(instance)
             runs = load_runs(instance)
             advancer = Advancer(
                 instance, actor=actor, now=now, runs=runs, keep_local=claim_next, keep_queue=claim.spec.queue

@@ -8,9 +8,43 @@ work: the due-work sweep re-sends ready attempts that nobody claimed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
+from typing import Any
 
 from django.db import transaction
+
+from engine.definition.plan import PhasePlan
+from engine.models import WorkflowInstance
+from engine.runtime.leases import lease_for
+
+
+@dataclass(frozen=True)
+class ClaimHint:
+    """What the transaction that made a phase run ready knew of it, sent along so that the worker can lock
+    the instance and claim the run in one round trip (attempts.py, `hotpath.claim_hinted`) instead of
+    reading the run first. Every value is a fence of the claim: if one no longer holds (a duplicate
+    delivery, a reopen, a migration to another version), the claim takes nothing and the worker falls back
+    to reading the run."""
+
+    instance_id: str
+    version_id: int
+    phase_id: str
+    round: int
+    attempt: int
+    lease_seconds: float
+
+    def to_message(self) -> list[Any]:
+        return list(astuple(self))
+
+    @classmethod
+    def from_message(cls, values: Sequence[Any] | None) -> ClaimHint | None:
+        """The hint a message carried; None for a message without one (or of another shape)."""
+        if not isinstance(values, list | tuple) or len(values) != 6:
+            return None
+        instance_id, version_id, phase_id, round_, attempt, lease_seconds = values
+        return cls(
+            str(instance_id), int(version_id), str(phase_id), int(round_), int(attempt), float(lease_seconds)
+        )
 
 
 @dataclass(frozen=True)
@@ -21,6 +55,20 @@ class AttemptRef:
     item_run_id: int | None = None
     queue: str | None = None
     countdown: float | None = None
+    hint: ClaimHint | None = None
+
+
+def ready_ref(instance: WorkflowInstance, spec: PhasePlan, phase_run_id: int, round_: int) -> AttemptRef:
+    """The message for a phase run just made ready from pending (attempt 0), with its claim hint."""
+    hint = ClaimHint(
+        instance_id=str(instance.pk),
+        version_id=instance.version_id,
+        phase_id=spec.id,
+        round=round_,
+        attempt=0,
+        lease_seconds=lease_for(spec).total_seconds(),
+    )
+    return AttemptRef(phase_run_id, queue=spec.queue, hint=hint)
 
 
 def dispatch(refs: Sequence[AttemptRef]) -> None:
@@ -52,6 +100,7 @@ def celery_send(ref: AttemptRef) -> None:
     current_app.send_task(
         ATTEMPT_TASK,
         args=[ref.phase_run_id, ref.item_run_id],
+        kwargs={"hint": ref.hint.to_message()} if ref.hint else None,
         queue=ref.queue or settings.CELERY_TASK_DEFAULT_QUEUE,
         countdown=ref.countdown,
     )

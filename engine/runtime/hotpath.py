@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from django.db import connection, models
@@ -38,7 +38,11 @@ from engine.models import (
 )
 from engine.runtime.sqlrows import Reader, column_of, inserter, reader
 
+if TYPE_CHECKING:
+    from engine.runtime.dispatch import ClaimHint
+
 AttemptModel = type[PhaseRun] | type[ItemRun]
+Journal = tuple[dict[str, Any], dict[str, Any] | None]  # an audit row and its event (journal.journal_rows)
 
 
 def _cursor() -> Any:
@@ -168,7 +172,14 @@ def _table(model: type[models.Model]) -> str:
 def _locked(where: str, param: Any, *, run: bool = False) -> tuple[Any, ...] | None:
     """The one row `where` finds (an instance, or with `run` a phase run and its instance), the instance
     locked FOR UPDATE and nothing else, its version and template attached."""
-    vendor = connection.vendor
+    sql, readers = _locking_select(connection.vendor, where, run)
+    with _cursor() as cursor:
+        cursor.execute(sql, [param])
+        return _locked_objects(cursor.fetchone(), readers)
+
+
+@cache
+def _locking_select(vendor: str, where: str, run: bool) -> tuple[str, list[Reader]]:
     i_table, v_table, t_table, r_table = map(
         _table, (WorkflowInstance, TemplateVersion, WorkflowTemplate, PhaseRun)
     )
@@ -187,9 +198,10 @@ def _locked(where: str, param: Any, *, run: bool = False) -> tuple[Any, ...] | N
         f"JOIN {t_table} ON {t_table}.id = {i_table}.template_id "
         f"WHERE {where} FOR UPDATE OF {i_table}"
     )
-    with _cursor() as cursor:
-        cursor.execute(sql, [param])
-        row = cursor.fetchone()
+    return sql, readers
+
+
+def _locked_objects(row: Sequence[Any] | None, readers: list[Reader]) -> tuple[Any, ...] | None:
     if row is None:
         return None
     objects, offset = [], 0
@@ -261,17 +273,26 @@ def _claim_targets(model: AttemptModel, source: str) -> None:
     target_of(model, "claim_attempt", "ready")
 
 
-def _claim_values(token: str, owner: str, now: datetime, lease_expires_at: datetime) -> dict[str, Any]:
-    """What `claim_attempt` sets."""
+def _claim_values(
+    token: str, owner: str, now: datetime | None, lease_expires_at: datetime | None, lease_seconds: float = 0
+) -> dict[str, Any]:
+    """What `claim_attempt` sets: at `now`, leased until `lease_expires_at`; or, with both None, at the
+    database's statement time, leased for `lease_seconds`."""
+    if now is None:
+        stamp: Any = _Sql("STATEMENT_TIMESTAMP()", prep=False)
+        started = _Sql("COALESCE(started_at, STATEMENT_TIMESTAMP())", prep=False)
+        expires: Any = _Sql("STATEMENT_TIMESTAMP() + %s * INTERVAL '1 second'", lease_seconds, prep=False)
+    else:
+        stamp, started, expires = now, _Sql("COALESCE(started_at, %s)", now), lease_expires_at
     return {
         "state": "active",
         "attempt": _Sql("attempt + 1", prep=False),
         "lease_token": token,
         "lease_owner": owner,
-        "lease_expires_at": lease_expires_at,
-        "started_at": _Sql("COALESCE(started_at, %s)", now),
+        "lease_expires_at": expires,
+        "started_at": started,
         "next_run_at": None,
-        "updated_at": now,
+        "updated_at": stamp,
     }
 
 
@@ -310,6 +331,61 @@ def claim_statement(
     return sql, [*params, pk, source, attempt], read
 
 
+def claim_hinted(
+    pk: int, hint: ClaimHint, *, token: str, owner: str, journal: Journal
+) -> tuple[PhaseRun | None, list[int]]:
+    """Lock the run's instance and claim the run as its message's hint describes it, with the claim's
+    audit row and event, and commit: one round trip (a pipeline of BEGIN, the lock, the claim, COMMIT).
+
+    PostgreSQL only, outside any transaction. The lock is its own statement, so the claim after it reads
+    the rows as they are under the lock; the claim is fenced by every value of the hint and by the instance
+    running, and the journal is written only for a run it claimed. Returns the claimed run, locked instance
+    attached (None when a fence did not hold: the caller then reads the run and decides), and the ids of
+    the events written.
+    """
+    vendor = connection.vendor
+    r_table, i_table = _table(PhaseRun), _table(WorkflowInstance)
+    lock_sql, readers = _locking_select(vendor, f"{r_table}.id = %s", True)
+    target_of(PhaseRun, "claim_attempt", "ready")
+    sets, params = _set_clause(PhaseRun, _claim_values(token, owner, None, None, hint.lease_seconds))
+    read = reader(PhaseRun, vendor)
+    stamp = timezone.now()
+    transition, event = journal
+    assert event is not None  # a phase run's claim is an event
+    t_sql, t_params = inserter(Transition, vendor).sql_for_each(transition, stamp, "c")
+    e_sql, e_params = inserter(Event, vendor).sql_for_each(event, stamp, "c")
+    instance_id = _prep(WorkflowInstance, "id", hint.instance_id)
+    claim_sql = (
+        f"WITH c AS (UPDATE {r_table} SET {sets} WHERE id = %s AND state = %s AND attempt = %s "
+        f"AND round = %s AND phase_id = %s AND instance_id = %s "
+        f"AND EXISTS (SELECT 1 FROM {i_table} WHERE id = %s AND state = %s AND version_id = %s) "
+        f"RETURNING {read.columns}), "
+        f"t AS ({t_sql}), e AS ({e_sql} RETURNING id) SELECT c.*, ARRAY(SELECT id FROM e) FROM c"
+    )
+    fences = [pk, "ready", hint.attempt, hint.round, hint.phase_id, instance_id, instance_id, "running"]
+    claim_params = [*params, *fences, hint.version_id, *t_params, *e_params]
+    with connection.cursor():  # connected, and the connection checked as Django checks it
+        raw = connection.connection
+    locking, claiming = _cursor(), _cursor()
+    try:
+        with connection.wrap_database_errors, raw.pipeline():
+            raw.execute("BEGIN", prepare=False)
+            locking.execute(lock_sql, [pk])
+            claiming.execute(claim_sql, claim_params)
+            raw.execute("COMMIT", prepare=False)
+    except BaseException:
+        if raw.pgconn.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            raw.rollback()
+        raise
+    locked = _locked_objects(locking.fetchone(), readers)
+    row = claiming.fetchone()
+    if locked is None or row is None:
+        return None, []
+    claimed = read.build(row[: read.width])
+    claimed._state.fields_cache["instance"] = locked[0]
+    return claimed, list(row[read.width] or [])
+
+
 def complete_leased(
     model: AttemptModel, pk: int, *, token: str, output: dict[str, Any], now: datetime
 ) -> bool:
@@ -321,49 +397,60 @@ def complete_leased(
     return bool(changed)
 
 
-Journal = tuple[dict[str, Any], dict[str, Any] | None]
+def lock_and_complete(
+    instance_id: Any, pk: int, *, token: str, output: dict[str, Any], journal: Journal
+) -> tuple[WorkflowInstance, bool, list[tuple[str, int, str, str, int]], list[int]]:
+    """Lock the instance (as `lock_instance`), then complete its active run `pk` if it still holds `token`,
+    with the completion's audit row and outbox event (`journal`, written only if the run was completed),
+    reading every phase's `(phase_id, pk, state, type, round)` as the scheduler needs them; returns (the
+    locked instance, accepted, those states, the ids of the events written).
 
-
-def complete_leased_reading_states(
-    instance_id: Any, pk: int, *, token: str, output: dict[str, Any], now: datetime, journal: Journal
-) -> tuple[bool, list[tuple[str, int, str, str, int]] | None, list[int] | None]:
-    """`complete_leased` with its audit row and outbox event (`journal`, written only if the run was
-    completed), and every phase's `(phase_id, pk, state, type, round)` as the scheduler needs; returns
-    (accepted, states, ids of the events written).
-
-    On PostgreSQL one statement (data-modifying CTEs; its SELECT sees the rows as they were before the
-    update, so the completed run's state is overlaid here). Elsewhere nothing but the update: the states and
-    the event ids are None, and the caller reads the one and queues the journal rows itself. The caller
-    holds the instance lock, so the read is current.
+    PostgreSQL only, inside the caller's transaction: two statements sent in one round trip (a pipeline).
+    The lock is a statement of its own, so the completion after it reads the rows as they are under the
+    lock. The completion is one statement (data-modifying CTEs; its SELECT sees the rows as they were before
+    the update, so the completed run's state is overlaid here). Both are stamped by the completion's
+    database time, which the instance's `db_now` then gives for the rest of the unit of work.
     """
+    vendor = connection.vendor
+    lock_sql, readers = _locking_select(vendor, f"{_table(WorkflowInstance)}.id = %s", False)
     transition, event = journal
-    if connection.vendor != "postgresql":
-        return complete_leased(PhaseRun, pk, token=token, output=output, now=now), None, None
     target = target_of(PhaseRun, "complete", "active")
-    sets, params = _set_clause(PhaseRun, _completion(target, output, now))
+    sets, params = _set_clause(
+        PhaseRun, _completion(target, output, _Sql("STATEMENT_TIMESTAMP()", prep=False))
+    )
     table = PhaseRun._meta.db_table
-    vendor, stamp = connection.vendor, timezone.now()
+    stamp = timezone.now()
     t_sql, t_params = inserter(Transition, vendor).sql_for_each(transition, stamp, "done")
     e_sql, e_params = inserter(Event, vendor).sql_for_each(event, stamp, "done") if event else ("", [])
     events = f", e AS ({e_sql} RETURNING id)" if e_sql else ""
-    sql = (
+    complete_sql = (
         f"WITH done AS (UPDATE {table} SET {sets} WHERE id = %s AND state = %s AND lease_token = %s "
         f"RETURNING id), t AS ({t_sql}){events} "
         f"SELECT phase_id, id, state, phase_type, round, (SELECT count(*) FROM done), "
-        f"{'ARRAY(SELECT id FROM e)' if e_sql else 'NULL::int[]'} FROM {table} WHERE instance_id = %s"
+        f"{'ARRAY(SELECT id FROM e)' if e_sql else 'NULL::int[]'}, STATEMENT_TIMESTAMP() "
+        f"FROM {table} WHERE instance_id = %s"
     )
-    with _cursor() as cursor:
-        cursor.execute(sql, [*params, pk, "active", token, *t_params, *e_params, instance_id])
-        rows = cursor.fetchall()
+    instance_param = _prep(WorkflowInstance, "id", instance_id)
+    locking, completing = _cursor(), _cursor()
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        locking.execute(lock_sql, [instance_param])
+        completing.execute(complete_sql, [*params, pk, "active", token, *t_params, *e_params, instance_param])
+    locked = _locked_objects(locking.fetchone(), readers)
+    if locked is None:
+        raise WorkflowInstance.DoesNotExist(f"no instance {instance_id}")
+    instance = locked[0]
+    rows = completing.fetchall()
     accepted = bool(rows) and rows[0][5] == 1
+    if rows:
+        instance.db_now = rows[0][7]
     light = [
         (phase_id, run_pk, target if run_pk == pk and accepted else state, phase_type, round_)
-        for phase_id, run_pk, state, phase_type, round_, _, _ in rows
+        for phase_id, run_pk, state, phase_type, round_, *_ in rows
     ]
-    return accepted, light, list(rows[0][6] or []) if accepted else []
+    return instance, accepted, light, list(rows[0][6] or []) if accepted else []
 
 
-def _completion(target: str, output: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _completion(target: str, output: dict[str, Any], now: datetime | _Sql) -> dict[str, Any]:
     """What `complete` sets on an attempt run."""
     return {
         "state": target,

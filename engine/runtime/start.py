@@ -27,7 +27,7 @@ from engine.runtime import hotpath, scheduler
 from engine.runtime.actors import Actor
 from engine.runtime.advance import Advancer
 from engine.runtime.clock import db_now
-from engine.runtime.dispatch import AttemptRef, dispatch
+from engine.runtime.dispatch import dispatch, ready_ref
 from engine.runtime.journal import record, record_fields, unit_of_work
 from engine.runtime.kinds import kind_of
 from engine.runtime.plans import plan_for
@@ -234,7 +234,7 @@ def _create_runs(instance: WorkflowInstance, plan: Any, actor: Actor, now: Any) 
             target=state_of_ready,
             actor=actor,
         )
-    dispatch([AttemptRef(ids[pid], queue=plan.phases[pid].queue) for pid in roots if pid in ready])
+    dispatch([ready_ref(instance, plan.phases[pid], ids[pid], 1) for pid in roots if pid in ready])
     return book
 
 

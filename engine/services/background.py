@@ -5,19 +5,22 @@ The engine itself is the actor (a worker, or a sweep's system actor); the tasks 
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils import timezone
 
 from engine.events import outbox_deliver
 from engine.runtime import compensation, reaper, schedules, sla, subworkflows, sweeps
 from engine.runtime.actors import Actor
 from engine.runtime.attempts import attempt_run_chain
-from engine.runtime.dispatch import AttemptRef
+from engine.runtime.dispatch import AttemptRef, ClaimHint
 from engine.webhooks import webhooks_deliver
 
 
-def attempt_run(*, phase_run_id: int, item_run_id: int | None = None) -> int:
+def attempt_run(*, phase_run_id: int, item_run_id: int | None = None, hint: list[Any] | None = None) -> int:
     """Run the attempt if it is still ready; returns how many attempts ran in this worker's chain."""
-    return attempt_run_chain(AttemptRef(phase_run_id, item_run_id), actor=Actor.worker())
+    ref = AttemptRef(phase_run_id, item_run_id, hint=ClaimHint.from_message(hint))
+    return attempt_run_chain(ref, actor=Actor.worker())
 
 
 def due_work_dispatch() -> int:
