@@ -7,15 +7,16 @@ from typing import Any
 
 from django.db import models
 from django.db.models import Q
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
+from engine.models.fsm import ConcurrentTransitionModel
 from engine.models.instances import PhaseRun, WorkflowInstance
 from engine.models.states import PhaseState
 
 S = PhaseState
 
 
-class CompensationRun(ConcurrentTransitionMixin, models.Model):
+class CompensationRun(ConcurrentTransitionModel, models.Model):
     """One compensation step; `order` 1 runs first (the phase that completed last)."""
 
     instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE, related_name="compensations")

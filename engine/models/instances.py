@@ -12,8 +12,9 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
+from engine.models.fsm import ConcurrentTransitionModel
 from engine.models.states import FINISHED_INSTANCE_STATES, InstanceState, PhaseState, SlaStatus
 from engine.models.templates import TemplateVersion, WorkflowTemplate
 
@@ -21,7 +22,7 @@ S = PhaseState
 I = InstanceState  # noqa: E741
 
 
-class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
+class WorkflowInstance(ConcurrentTransitionModel, models.Model):
     """One run of a published template version."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -128,7 +129,7 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
             self.suspended_at = None
 
 
-class AttemptRun(ConcurrentTransitionMixin, models.Model):
+class AttemptRun(ConcurrentTransitionModel, models.Model):
     """What a phase run and a map item run share: attempts under a lease, retries, output and errors."""
 
     state = FSMField(choices=PhaseState.choices, default=PhaseState.PENDING, protected=True)

@@ -8,10 +8,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
 from engine.definition.canonical import checksum
 from engine.errors import VersionImmutable
+from engine.models.fsm import ConcurrentTransitionModel
 from engine.models.states import VersionState
 
 FROZEN_VERSION_FIELDS = frozenset({"definition", "checksum", "number", "template", "template_id"})
@@ -44,7 +45,7 @@ class TemplateVersionQuerySet(models.QuerySet["TemplateVersion"]):
         return self.filter(state=VersionState.PUBLISHED)
 
 
-class TemplateVersion(ConcurrentTransitionMixin, models.Model):
+class TemplateVersion(ConcurrentTransitionModel, models.Model):
     """One numbered version of a template's JSON definition: draft, then published (frozen), then retired."""
 
     template = models.ForeignKey(WorkflowTemplate, on_delete=models.PROTECT, related_name="versions")

@@ -47,7 +47,7 @@ from engine.runtime.journal import (
 )
 from engine.runtime.leases import LEASE_GRACE, lease_for
 from engine.runtime.limits import time_limit
-from engine.runtime.plans import plan_for
+from engine.runtime.plans import cached_plan, plan_for
 from engine.runtime.retries import handle_attempt_failure
 from engine.runtime.runbook import RunBook
 
@@ -137,6 +137,10 @@ def _claim_hinted(ref: AttemptRef, *, actor: Actor) -> Claim | None:
     """`_claim` in one round trip, for a message that says what the run was when it was made ready."""
     hint = ref.hint
     assert hint is not None
+    plan = cached_plan(hint.version_id, hint.checksum)
+    if plan is None or hint.phase_id not in plan.phases:
+        return None  # the first attempt of this version in this process: the plan is compiled on the way
+    spec = plan.phases[hint.phase_id]
     token = str(uuid.uuid4())
     audit = {
         "instance_id": hint.instance_id,
@@ -155,13 +159,12 @@ def _claim_hinted(ref: AttemptRef, *, actor: Actor) -> Claim | None:
         metadata={"attempt": hint.attempt + 1},
     )
     run, event_ids = hotpath.claim_hinted(
-        ref.phase_run_id, hint, token=token, owner=actor.label, journal=journal
+        ref.phase_run_id, hint, token=token, owner=actor.label, lease=lease_for(spec), journal=journal
     )
     if run is None:
         return None
     queue_event_ids(event_ids)  # committed already: delivered now
     instance = run.instance
-    spec = plan_for(instance.version).phases[hint.phase_id]
     return Claim(ref=ref, instance=instance, spec=spec, run=run, token=token, claimed_at=db_now(instance))
 
 

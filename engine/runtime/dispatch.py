@@ -15,7 +15,6 @@ from django.db import transaction
 
 from engine.definition.plan import PhasePlan
 from engine.models import WorkflowInstance
-from engine.runtime.leases import lease_for
 
 
 @dataclass(frozen=True)
@@ -28,10 +27,10 @@ class ClaimHint:
 
     instance_id: str
     version_id: int
+    checksum: str  # of the version's definition: the worker finds the compiled plan by it
     phase_id: str
     round: int
     attempt: int
-    lease_seconds: float
 
     def to_message(self) -> list[Any]:
         return list(astuple(self))
@@ -41,10 +40,8 @@ class ClaimHint:
         """The hint a message carried; None for a message without one (or of another shape)."""
         if not isinstance(values, list | tuple) or len(values) != 6:
             return None
-        instance_id, version_id, phase_id, round_, attempt, lease_seconds = values
-        return cls(
-            str(instance_id), int(version_id), str(phase_id), int(round_), int(attempt), float(lease_seconds)
-        )
+        instance_id, version_id, checksum, phase_id, round_, attempt = values
+        return cls(str(instance_id), int(version_id), str(checksum), str(phase_id), int(round_), int(attempt))
 
 
 @dataclass(frozen=True)
@@ -60,14 +57,8 @@ class AttemptRef:
 
 def ready_ref(instance: WorkflowInstance, spec: PhasePlan, phase_run_id: int, round_: int) -> AttemptRef:
     """The message for a phase run just made ready from pending (attempt 0), with its claim hint."""
-    hint = ClaimHint(
-        instance_id=str(instance.pk),
-        version_id=instance.version_id,
-        phase_id=spec.id,
-        round=round_,
-        attempt=0,
-        lease_seconds=lease_for(spec).total_seconds(),
-    )
+    version = instance.version
+    hint = ClaimHint(str(instance.pk), version.pk, version.checksum, spec.id, round_, 0)
     return AttemptRef(phase_run_id, queue=spec.queue, hint=hint)
 
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
@@ -82,7 +82,7 @@ def _field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
 
 def _prep(model: type[models.Model], name: str, value: Any) -> Any:
     """The value as the database driver wants it (JSON adapted, datetimes in the backend's form)."""
-    return _field(model, name).get_db_prep_save(value, connection)
+    return _field(model, name).get_db_prep_save(value, connections[DEFAULT_DB_ALIAS])
 
 
 def _set_clause(model: type[models.Model], values: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -332,7 +332,7 @@ def claim_statement(
 
 
 def claim_hinted(
-    pk: int, hint: ClaimHint, *, token: str, owner: str, journal: Journal
+    pk: int, hint: ClaimHint, *, token: str, owner: str, lease: timedelta, journal: Journal
 ) -> tuple[PhaseRun | None, list[int]]:
     """Lock the run's instance and claim the run as its message's hint describes it, with the claim's
     audit row and event, and commit: one round trip (a pipeline of BEGIN, the lock, the claim, COMMIT).
@@ -344,10 +344,10 @@ def claim_hinted(
     the events written.
     """
     vendor = connection.vendor
-    r_table, i_table = _table(PhaseRun), _table(WorkflowInstance)
+    r_table, i_table, v_table = _table(PhaseRun), _table(WorkflowInstance), _table(TemplateVersion)
     lock_sql, readers = _locking_select(vendor, f"{r_table}.id = %s", True)
     target_of(PhaseRun, "claim_attempt", "ready")
-    sets, params = _set_clause(PhaseRun, _claim_values(token, owner, None, None, hint.lease_seconds))
+    sets, params = _set_clause(PhaseRun, _claim_values(token, owner, None, None, lease.total_seconds()))
     read = reader(PhaseRun, vendor)
     stamp = timezone.now()
     transition, event = journal
@@ -358,12 +358,14 @@ def claim_hinted(
     claim_sql = (
         f"WITH c AS (UPDATE {r_table} SET {sets} WHERE id = %s AND state = %s AND attempt = %s "
         f"AND round = %s AND phase_id = %s AND instance_id = %s "
-        f"AND EXISTS (SELECT 1 FROM {i_table} WHERE id = %s AND state = %s AND version_id = %s) "
+        f"AND EXISTS (SELECT 1 FROM {i_table} JOIN {v_table} ON {v_table}.id = {i_table}.version_id "
+        f"WHERE {i_table}.id = %s AND {i_table}.state = %s AND {i_table}.version_id = %s "
+        f"AND {v_table}.checksum = %s) "
         f"RETURNING {read.columns}), "
         f"t AS ({t_sql}), e AS ({e_sql} RETURNING id) SELECT c.*, ARRAY(SELECT id FROM e) FROM c"
     )
     fences = [pk, "ready", hint.attempt, hint.round, hint.phase_id, instance_id, instance_id, "running"]
-    claim_params = [*params, *fences, hint.version_id, *t_params, *e_params]
+    claim_params = [*params, *fences, hint.version_id, hint.checksum, *t_params, *e_params]
     with connection.cursor():  # connected, and the connection checked as Django checks it
         raw = connection.connection
     locking, claiming = _cursor(), _cursor()
@@ -502,29 +504,54 @@ def insert_runs(
 ) -> dict[str, int]:
     """One PhaseRun per `(phase_id, phase_type, position, state)` in one INSERT; returns their ids by phase.
 
-    Every other column gets the model's default, prepared once rather than once per row.
+    Every other column gets the model's default, prepared once rather than once per row. On PostgreSQL the
+    varying columns go as four arrays (`unnest`), so the statement's text is the same for every template
+    size: psycopg parses and caches it once (it parses a statement longer than 4 KB on every run, and a
+    VALUES list of 7 phases is longer), and PostgreSQL prepares it once.
     """
     prototype = PhaseRun(instance_id=instance_id, created_at=now, updated_at=now)
-    varying = ("phase_id", "phase_type", "position", "state")
     fields = [f for f in PhaseRun._meta.concrete_fields if not f.primary_key]
+    db = connections[DEFAULT_DB_ALIAS]
     constant = {
-        f.attname: f.get_db_prep_save(getattr(prototype, f.attname), connection)
+        f.attname: f.get_db_prep_save(getattr(prototype, f.attname), db)
         for f in fields
-        if f.name not in varying
+        if f.name not in _RUN_VARYING
     }
-    columns = ", ".join(f.column for f in fields)
-    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params: list[Any] = []
-    for row in rows:
-        values = dict(zip(varying, row, strict=True))
-        params.extend(values[f.name] if f.name in values else constant[f.attname] for f in fields)
-    sql = (
-        f"INSERT INTO {PhaseRun._meta.db_table} ({columns}) VALUES {', '.join([row_sql] * len(rows))} "
-        "RETURNING id, phase_id"
-    )
+    if db.vendor == "postgresql":
+        sql = _insert_runs_sql(tuple(fields))
+        columns = list(zip(*rows, strict=True))
+        params: list[Any] = [constant[f.attname] for f in fields if f.name not in _RUN_VARYING]
+        params += [list(column) for column in columns]
+    else:
+        names = ", ".join(f.column for f in fields)
+        row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        params = []
+        for row in rows:
+            values = dict(zip(_RUN_VARYING, row, strict=True))
+            params.extend(values[f.name] if f.name in values else constant[f.attname] for f in fields)
+        sql = (
+            f"INSERT INTO {PhaseRun._meta.db_table} ({names}) VALUES {', '.join([row_sql] * len(rows))} "
+            "RETURNING id, phase_id"
+        )
     with _cursor() as cursor:
         cursor.execute(sql, params)
         return {phase_id: pk for pk, phase_id in cursor.fetchall()}
+
+
+_RUN_VARYING = ("phase_id", "phase_type", "position", "state")
+
+
+@cache
+def _insert_runs_sql(fields: tuple[models.Field[Any, Any], ...]) -> str:
+    """`insert_runs`'s statement on PostgreSQL: the constants cast to their columns' types, the varying
+    columns from arrays, in the rows' order (so the ids follow the phases' order)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    selected = [f"v.{f.name}" if f.name in _RUN_VARYING else f"CAST(%s AS {f.db_type(db)})" for f in fields]
+    return (
+        f"INSERT INTO {PhaseRun._meta.db_table} ({', '.join(f.column for f in fields)}) "
+        f"SELECT {', '.join(selected)} FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[]) "
+        f"WITH ORDINALITY AS v({', '.join(_RUN_VARYING)}, n) ORDER BY v.n RETURNING id, phase_id"
+    )
 
 
 # --- the journal ----------------------------------------------------------------------------------------

@@ -31,6 +31,11 @@ def plan_for(version: TemplateVersion) -> Plan:
     return plan
 
 
+def cached_plan(version_id: int, checksum: str) -> Plan | None:
+    """The plan of that version if this process has compiled it already (no query)."""
+    return _cache.get((version_id, checksum))
+
+
 def _definition(version: TemplateVersion) -> dict:
     """The definition, read on its own when the row was loaded without it (the hot path defers it).
 

@@ -13,7 +13,8 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.models.base import ModelState
 
 
 class Reader:
@@ -36,13 +37,25 @@ class Reader:
             converters = [*connection.ops.get_db_converters(col), *field.get_db_converters(connection)]
             if converters:
                 self._converters.append((index, col, converters))
+        # django-fsm's record of the state a conditional save must expect (ConcurrentTransitionMixin)
+        self._fsm = hasattr(model, "_update_initial_state")
 
     def build(self, values: Sequence[Any]) -> Any:
+        """The object `Model.from_db` makes of the row, without `Model.__init__`: the values are already
+        the fields' (converted as a queryset converts them), so they go into the instance's dict as
+        `__init__` would put them there; a field not read is deferred, as a missing attribute is."""
+        db = connections[DEFAULT_DB_ALIAS]
         row = list(values)
         for index, col, converters in self._converters:
             for convert in converters:
-                row[index] = convert(row[index], col, connection)
-        return self.model.from_db(connection.alias, self._attnames, row)
+                row[index] = convert(row[index], col, db)
+        obj = self.model.__new__(self.model)
+        state = obj._state = ModelState()
+        state.adding, state.db = False, DEFAULT_DB_ALIAS
+        obj.__dict__.update(zip(self._attnames, row, strict=True))
+        if self._fsm:
+            obj._update_initial_state()
+        return obj
 
 
 @cache
@@ -66,6 +79,7 @@ class Inserter:
         self.columns = ", ".join(connection.ops.quote_name(column_of(f)) for f in self.fields)
         self.row = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
         self.stamped = {f.attname for f in self.fields if getattr(f, "auto_now_add", False)}
+        self._plain = {f.attname: _plain_types(f) for f in self.fields if _plain_types(f)}
 
     def sql(self, rows: Sequence[dict[str, Any]], now: datetime) -> tuple[str, list[Any]]:
         params = [value for row in rows for value in self._values(row, now)]
@@ -80,12 +94,26 @@ class Inserter:
         )
 
     def _values(self, row: dict[str, Any], now: datetime) -> list[Any]:
+        db = connections[DEFAULT_DB_ALIAS]
         values = []
         for f in self.fields:
             name = f.attname
             value = row[name] if name in row else now if name in self.stamped else f.get_default()
-            values.append(f.get_db_prep_save(value, connection))
+            # A str or int for a text or integer column is what the field's preparation would give back.
+            plain = value is None or type(value) in self._plain.get(name, ())
+            values.append(value if plain else f.get_db_prep_save(value, db))
         return values
+
+
+def _plain_types(field: models.Field[Any, Any]) -> tuple[type, ...]:
+    """The Python types whose values `field` writes unchanged (its preparation is the identity for them)."""
+    target = field.target_field if isinstance(field, models.ForeignKey) else field
+    kind = target.get_internal_type()
+    if kind in {"CharField", "TextField", "SlugField"}:
+        return (str,)
+    if kind in {"IntegerField", "PositiveIntegerField", "BigIntegerField", "BigAutoField", "AutoField"}:
+        return (int,)
+    return ()
 
 
 @cache

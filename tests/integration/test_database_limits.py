@@ -158,3 +158,24 @@ def test_a_connection_the_server_dropped_between_requests_costs_no_request_an_er
     status, body = wsgi_get("/api/instances/", basic_auth("api"))
     assert status == 200, body[:500]
     assert connection.connection.info.backend_pid != first
+
+
+@pytest.mark.requires_postgres
+def test_the_health_check_of_a_kept_connection_asks_the_socket_before_the_server() -> None:
+    """Django checks a kept connection before each request and task; with nothing to read on an idle
+    connection's socket it is usable without a `SELECT 1` round trip. A connection the server ended has
+    something to read (its FATAL message, then the end) and is found unusable."""
+    import psycopg
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 'the last statement before the check'")
+    pid = connection.connection.info.backend_pid
+    db = connection.settings_dict
+    with psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"]) as admin:
+        assert connection.is_usable()
+        last = admin.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()
+        assert last == ("SELECT 'the last statement before the check'",)  # no SELECT 1 ran
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        admin.execute("SELECT pg_sleep(0.2)")
+    assert not connection.is_usable()
+    connection.close()
