@@ -120,9 +120,9 @@ class Advancer:
         """pending → ready in memory; the row is written by flush_dispatch (or claimed by this worker)."""
         self.runs.changed(phase_id, PhaseState.READY)
         self.unwritten.append(phase_id)
-        round_ = self.runs.audit_fields(phase_id)["round"]
         spec = self.plan.phases[phase_id]
-        self.to_dispatch.append(ready_ref(self.instance, spec, self.runs.pk_of(phase_id), int(round_)))
+        ref = ready_ref(self.instance, spec, self.runs.pk_of(phase_id), self.runs.round_of(phase_id))
+        self.to_dispatch.append(ref)
 
     def flush_dispatch(self) -> None:
         if self.keep_local and self.kept is None and self.instance.state == InstanceState.RUNNING:

@@ -121,7 +121,8 @@ def attempt_claim(ref: AttemptRef, *, actor: Actor) -> Claim | None:
         claim = retrying(lambda: _claim_hinted(ref, actor=actor))
         if claim is not None:
             return claim
-        # A fence of the hint did not hold: read the run and decide as for a message without a hint.
+        # The hint took nothing (a fence did not hold, or this process has not compiled the plan yet): read
+        # the run and decide as for a message without a hint.
     try:
         return retrying(lambda: _claim(ref, actor=actor))
     except ClaimLost:

@@ -548,7 +548,7 @@ def _insert_runs_sql(fields: tuple[models.Field[Any, Any], ...]) -> str:
     db = connections[DEFAULT_DB_ALIAS]
     selected = [f"v.{f.name}" if f.name in _RUN_VARYING else f"CAST(%s AS {f.db_type(db)})" for f in fields]
     return (
-        f"INSERT INTO {PhaseRun._meta.db_table} ({', '.join(f.column for f in fields)}) "
+        f"INSERT INTO {PhaseRun._meta.db_table} ({', '.join(column_of(f) for f in fields)}) "
         f"SELECT {', '.join(selected)} FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[]) "
         f"WITH ORDINALITY AS v({', '.join(_RUN_VARYING)}, n) ORDER BY v.n RETURNING id, phase_id"
     )

@@ -67,6 +67,9 @@ class RunBook(Mapping[str, PhaseRun]):
     def pk_of(self, phase_id: str) -> int:
         return self._light[phase_id][0]
 
+    def round_of(self, phase_id: str) -> int:
+        return self._light[phase_id][3]
+
     def audit_fields(self, phase_id: str) -> dict[str, object]:
         """What an audit row of this phase names (see `journal.record_fields`), without loading the row."""
         pk, _, _, round_ = self._light[phase_id]

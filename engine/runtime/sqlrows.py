@@ -54,7 +54,7 @@ class Reader:
         state.adding, state.db = False, DEFAULT_DB_ALIAS
         obj.__dict__.update(zip(self._attnames, row, strict=True))
         if self._fsm:
-            obj._update_initial_state()
+            obj._update_initial_state()  # type: ignore[attr-defined]
         return obj
 
 
