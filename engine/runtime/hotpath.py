@@ -2,7 +2,9 @@
 
 A step of automated work is three statements on PostgreSQL: lock the instance; complete the run (fenced by
 its lease token) with its audit row and event while reading every phase's state; claim the next run with the
-rest of the journal (the claim rides along with the insert, `RideAlong`). Going through querysets and model
+rest of the journal (the claim rides along with the insert, `RideAlong`). The lock and the completion go
+to the server together (a psycopg pipeline: one round trip), and so does a dispatched attempt's whole claim
+transaction when its message carries a hint (`claim_hinted`). Going through querysets and model
 saves costs more Python than the database spends on the statements, so those live here as plain SQL through
 `connection.cursor()` (rows read and written with `sqlrows`). The statements are portable (`RETURNING` works
 on PostgreSQL and SQLite ≥ 3.35); the combined forms are PostgreSQL's (data-modifying CTEs), and SQLite runs
