@@ -316,6 +316,9 @@ PHASEGATE: dict[str, Any] = {
     "DEFAULT_LEASE_SECONDS": env_int("PHASEGATE_DEFAULT_LEASE_SECONDS", 300),
     # A worker runs the next ready attempt of the same instance itself, up to this many in a row.
     "LOCAL_CHAIN_LIMIT": env_int("PHASEGATE_LOCAL_CHAIN_LIMIT", 100),
+    # A worker runs the other ready attempts its step made itself, after the one it keeps, when their queue
+    # already holds this many messages (0: it always sends them).
+    "KEEP_LOCAL_BACKLOG": env_int("PHASEGATE_KEEP_LOCAL_BACKLOG", 16),
     # How long a signal that arrives before its wait phase opens is kept, when the phase sets no `buffer`.
     "SIGNAL_BUFFER_SECONDS": env_int("PHASEGATE_SIGNAL_BUFFER_SECONDS", 86400),
     # How deep sub-workflows may nest (a child of a child of …) before starting one more is refused.

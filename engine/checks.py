@@ -16,6 +16,10 @@ def engine_settings(app_configs: Any, **kwargs: Any) -> list[Any]:
         value = options.get(name)
         if not isinstance(value, int) or value < 1:
             problems.append(Error(f"PHASEGATE[{name!r}] must be a positive integer", id="engine.E001"))
+    backlog = options.get("KEEP_LOCAL_BACKLOG", 0)
+    if not isinstance(backlog, int) or backlog < 0:
+        message = "PHASEGATE['KEEP_LOCAL_BACKLOG'] must be 0 or a positive integer"
+        problems.append(Error(message, id="engine.E001"))
     if not getattr(settings, "CELERY_TASK_ACKS_LATE", False):
         problems.append(
             Warning(

@@ -8,6 +8,7 @@ phase kind does when it opens, completes or fails lives in `engine/runtime/kinds
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -69,11 +70,14 @@ class Advancer:
         runs: Runs | None = None,
         keep_local: bool = False,
         keep_queue: str | None = None,
+        keep_more: Callable[[str | None], bool] | None = None,
     ):
         self.instance = instance
-        # A worker that records a result may keep one newly ready attempt to run itself (see attempts.py).
-        self.keep_local, self.keep_queue = keep_local, keep_queue
+        # A worker that records a result may keep one newly ready attempt to run itself (see attempts.py),
+        # and, when `keep_more(queue)` says that queue's backlog is long, the other ones too (`kept_later`).
+        self.keep_local, self.keep_queue, self.keep_more = keep_local, keep_queue, keep_more
         self.kept: AttemptRef | None = None
+        self.kept_later: list[AttemptRef] = []
         self.plan: Plan = plan_for(instance.version)
         self.runs = runs if runs is not None else load_runs(instance)
         self.actor = actor
@@ -128,10 +132,16 @@ class Advancer:
         if self.keep_local and self.kept is None and self.instance.state == InstanceState.RUNNING:
             # Only work for the queue this worker consumes: a phase routed elsewhere (say, to GPU workers)
             # must not run here.
-            local = (ref for ref in self.to_dispatch if not ref.countdown and ref.queue == self.keep_queue)
-            self.kept = next(local, None)
+            local = [ref for ref in self.to_dispatch if not ref.countdown and ref.queue == self.keep_queue]
+            self.kept = local[0] if local else None
             if self.kept is not None:
                 self.to_dispatch.remove(self.kept)
+            # Written ready and not sent: if this worker dies before it runs them, the due-work sweep sends
+            # them as it sends a ready attempt whose message was lost.
+            later = [ref for ref in local[1:] if ref.hint is not None]
+            if later and self.keep_more is not None and self.keep_more(self.keep_queue):
+                self.kept_later = later
+                self.to_dispatch = [ref for ref in self.to_dispatch if ref not in later]
         self.write_unwritten()
         dispatch(self.to_dispatch)
         self.to_dispatch = []

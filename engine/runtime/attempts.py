@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,7 +32,7 @@ from engine.runtime.activation import build_activation, runs_for_activation
 from engine.runtime.actors import Actor
 from engine.runtime.advance import Advancer, load_runs, lock_instance
 from engine.runtime.clock import db_now
-from engine.runtime.dispatch import AttemptRef
+from engine.runtime.dispatch import AttemptRef, backlog_is_long, dispatch
 from engine.runtime.failures import error_from_exception, error_record
 from engine.runtime.journal import (
     journal_rows,
@@ -92,14 +92,24 @@ def attempt_run(ref: AttemptRef, *, actor: Actor, chain_limit: int = 1) -> int:
     With `chain_limit` above one, the transaction that records a result also claims the next attempt it made
     ready (the first one without a delay), and this worker runs it without a broker round trip.
     """
-    claim = attempt_claim(ref, actor=actor)
+    later: list[AttemptRef] = []  # ready attempts this worker kept to run after the chain (a long backlog)
     ran = 0
-    while claim is not None:
-        output, error = observe_step(claim, execute)
-        ran += 1
-        _, claim = record_and_claim_next(
-            claim, output=output, error=error, actor=actor, claim_next=ran < chain_limit
-        )
+    try:
+        claim = attempt_claim(ref, actor=actor)
+        while True:
+            while claim is not None:
+                output, error = observe_step(claim, execute)
+                ran += 1
+                more = ran < chain_limit
+                kept = later if more else None
+                _, claim = record_and_claim_next(
+                    claim, output=output, error=error, actor=actor, claim_next=more, later=kept
+                )
+            if not later or ran >= chain_limit:
+                break
+            claim = attempt_claim(later.pop(0), actor=actor)
+    finally:
+        dispatch(later)  # kept and not run (the chain's limit, an error): sent after all
     return ran
 
 
@@ -422,13 +432,25 @@ def record_and_claim_next(
     error: dict[str, Any] | None,
     actor: Actor,
     claim_next: bool,
+    later: list[AttemptRef] | None = None,
 ) -> tuple[bool, Claim | None]:
     """Record the result (see attempt_record); with `claim_next`, also claim an attempt it made ready.
+
+    With `later`, the other attempts it made ready for this worker's queue are not sent but added to
+    `later` for this worker to run next, when that queue's backlog is long (`dispatch.backlog_is_long`).
 
     One unit of work, retried as a whole if the database picks it as a deadlock victim: the result is
     never thrown away for a lock conflict.
     """
-    return retrying(lambda: _record(claim, output=output, error=error, actor=actor, claim_next=claim_next))
+    keep_more = backlog_is_long if later is not None else None
+    accepted, next_claim, kept = retrying(
+        lambda: _record(
+            claim, output=output, error=error, actor=actor, claim_next=claim_next, keep_more=keep_more
+        )
+    )
+    if later is not None:
+        later.extend(kept)
+    return accepted, next_claim
 
 
 def _record(
@@ -438,7 +460,8 @@ def _record(
     error: dict[str, Any] | None,
     actor: Actor,
     claim_next: bool,
-) -> tuple[bool, Claim | None]:
+    keep_more: Callable[[str | None], bool] | None,
+) -> tuple[bool, Claim | None, list[AttemptRef]]:
     with unit_of_work():
         if error is None and output is not None and _plain_task(claim):
             # The common case: one conditional update fenced by the lease token, no row read; on
@@ -477,13 +500,20 @@ def _record(
                 runs=runs,
                 keep_local=claim_next,
                 keep_queue=claim.spec.queue,
+                keep_more=keep_more,
             )
         else:
             instance = lock_instance(claim.instance.pk)
             now = db_now(instance)
             runs = load_runs(instance)
             advancer = Advancer(
-                instance, actor=actor, now=now, runs=runs, keep_local=claim_next, keep_queue=claim.spec.queue
+                instance,
+                actor=actor,
+                now=now,
+                runs=runs,
+                keep_local=claim_next,
+                keep_queue=claim.spec.queue,
+                keep_more=keep_more,
             )
             phase_run = runs[claim.spec.id]
             run: PhaseRun | ItemRun = phase_run
@@ -498,7 +528,7 @@ def _record(
                 handle_attempt_failure(advancer, phase_run, run, error)
         advancer.run()
         next_claim = claim_kept(advancer, actor) if advancer.kept else None
-    return True, next_claim
+    return True, next_claim, advancer.kept_later
 
 
 def _plain_task(claim: Claim) -> bool:
@@ -506,11 +536,11 @@ def _plain_task(claim: Claim) -> bool:
     return isinstance(claim.run, PhaseRun) and claim.spec.type == "task"
 
 
-def _refused(claim: Claim) -> tuple[bool, None]:
+def _refused(claim: Claim) -> tuple[bool, None, list[AttemptRef]]:
     logger.warning(
         "late result for %s attempt %s refused: the lease was given away", claim.spec.id, claim.run.attempt
     )
-    return False, None
+    return False, None, []
 
 
 def claim_kept(advancer: Advancer, actor: Actor) -> Claim | None:

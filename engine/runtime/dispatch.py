@@ -7,14 +7,18 @@ work: the due-work sweep re-sends ready attempts that nobody claimed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from engine.definition.plan import PhasePlan
 from engine.models import WorkflowInstance
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,6 @@ def send_to_broker(ref: AttemptRef) -> None:
 
 def celery_send(ref: AttemptRef) -> None:
     from celery import current_app
-    from django.conf import settings
 
     # By the task's name: the runtime sends to the Celery interface, it does not import it (the tasks
     # import the services, which import the runtime).
@@ -95,3 +98,28 @@ def celery_send(ref: AttemptRef) -> None:
         queue=ref.queue or settings.CELERY_TASK_DEFAULT_QUEUE,
         countdown=ref.countdown,
     )
+
+
+def backlog_is_long(queue: str | None) -> bool:
+    """Whether `queue` already holds PHASEGATE_KEEP_LOCAL_BACKLOG messages or more (0: never), so that a
+    ready attempt sent there now would wait behind them: a worker that made it ready runs it itself instead.
+    """
+    threshold = settings.PHASEGATE["KEEP_LOCAL_BACKLOG"]
+    return threshold > 0 and queue_depth(queue) >= threshold
+
+
+def queue_depth(queue: str | None) -> int:
+    """How many messages wait in the queue now, as the broker says (tests replace `celery_queue_depth`)."""
+    return celery_queue_depth(queue)
+
+
+def celery_queue_depth(queue: str | None) -> int:
+    from celery import current_app
+
+    name = queue or settings.CELERY_TASK_DEFAULT_QUEUE
+    try:
+        with current_app.pool.acquire(block=True) as connection:
+            return int(connection.default_channel.queue_declare(queue=name, passive=True).message_count)
+    except Exception:  # no such queue yet, or the broker is away: no backlog to avoid
+        logger.debug("could not read the depth of queue %s", name, exc_info=True)
+        return 0

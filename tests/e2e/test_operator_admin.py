@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 import tests.support.activities  # noqa: F401  (the test activities)
 from engine.models import DeadLetter, PhaseRun, WorkflowInstance
-from engine.runtime import dispatch, human
+from engine.runtime import human
 from engine.runtime.start import start_instance
 from engine.services.templates import template_load
 from fixtures.demo_users import DEFAULT_PASSWORD, ensure_demo_users
@@ -30,9 +30,7 @@ def demo(settings):
 
 @pytest.fixture
 def broker(monkeypatch):
-    fake = FakeBroker()
-    monkeypatch.setattr(dispatch, "celery_send", fake)
-    return fake
+    return FakeBroker.installed(monkeypatch)
 
 
 def test_a_dead_letter_is_fixed_and_retried_in_the_admin(page, demo, broker):

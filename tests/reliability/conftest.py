@@ -16,7 +16,6 @@ from django.conf import settings
 from django.db import connection
 
 import tests.support.activities  # noqa: F401  (registers the test activities)
-from engine.runtime import dispatch
 from tests.support.activities import LEDGER_TABLE
 from tests.support.engine import FakeBroker
 from tests.support.worker import Worker, purge_broker
@@ -59,9 +58,7 @@ CHAOS_ENV = {
 @pytest.fixture
 def broker(monkeypatch: pytest.MonkeyPatch) -> FakeBroker:
     """For the in-process races: the broker replaced by a list."""
-    fake = FakeBroker()
-    monkeypatch.setattr(dispatch, "celery_send", fake)
-    return fake
+    return FakeBroker.installed(monkeypatch)
 
 
 def create_ledger() -> None:

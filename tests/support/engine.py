@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.models import PhaseRun, WorkflowInstance
+from engine.runtime import dispatch
 from engine.runtime.actors import Actor
 from engine.runtime.attempts import attempt_run_chain
 from engine.runtime.dispatch import AttemptRef
@@ -22,6 +23,18 @@ class FakeBroker:
 
     def __call__(self, ref: AttemptRef) -> None:
         self.sent.append(ref)
+
+    @classmethod
+    def installed(cls, monkeypatch: Any) -> FakeBroker:
+        """A fake broker in place of Celery's for the test: what is sent, and the queues' depth."""
+        fake = cls()
+        monkeypatch.setattr(dispatch, "celery_send", fake)
+        monkeypatch.setattr(dispatch, "celery_queue_depth", fake.depth)
+        return fake
+
+    def depth(self, queue: str | None) -> int:
+        """Messages sent to `queue` and not run yet, as the broker's queue depth (dispatch.queue_depth)."""
+        return sum(1 for ref in self.sent if ref.queue == queue)
 
     def drain(self, *, include_delayed: bool = False, limit: int = 1000) -> int:
         """Run what is due now; with `include_delayed`, also delayed messages sent so far (not later ones)."""
