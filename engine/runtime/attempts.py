@@ -32,7 +32,7 @@ from engine.runtime.activation import build_activation, runs_for_activation
 from engine.runtime.actors import Actor
 from engine.runtime.advance import Advancer, load_runs, lock_instance
 from engine.runtime.clock import db_now
-from engine.runtime.dispatch import AttemptRef, backlog_is_long, dispatch
+from engine.runtime.dispatch import AttemptRef, backlog_is_long, dispatch, note_backlog
 from engine.runtime.failures import error_from_exception, error_record
 from engine.runtime.journal import (
     journal_rows,
@@ -102,6 +102,8 @@ def attempt_run(ref: AttemptRef, *, actor: Actor, chain_limit: int = 1) -> int:
                 ran += 1
                 more = ran < chain_limit
                 kept = later if more else None
+                if more:
+                    note_backlog(claim.spec.queue)
                 _, claim = record_and_claim_next(
                     claim, output=output, error=error, actor=actor, claim_next=more, later=kept
                 )

@@ -8,6 +8,7 @@ work: the due-work sweep re-sends ready attempts that nobody claimed.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 from typing import Any
@@ -100,12 +101,29 @@ def celery_send(ref: AttemptRef) -> None:
     )
 
 
+# How long a queue's depth, as last read, stands for the depth now (a read per second and process at most).
+BACKLOG_TTL = 1.0
+_depths: dict[str | None, tuple[float, int]] = {}
+
+
 def backlog_is_long(queue: str | None) -> bool:
-    """Whether `queue` already holds PHASEGATE_KEEP_LOCAL_BACKLOG messages or more (0: never), so that a
-    ready attempt sent there now would wait behind them: a worker that made it ready runs it itself instead.
-    """
+    """Whether `queue` held PHASEGATE_KEEP_LOCAL_BACKLOG messages or more (0: never) when `note_backlog`
+    last read it, so that a ready attempt sent there now would wait behind them: a worker that made it
+    ready runs it itself instead. Never asks the broker (it is called with the instance row locked)."""
     threshold = settings.PHASEGATE["KEEP_LOCAL_BACKLOG"]
-    return threshold > 0 and queue_depth(queue) >= threshold
+    seen = _depths.get(queue)
+    return threshold > 0 and seen is not None and seen[1] >= threshold
+
+
+def note_backlog(queue: str | None) -> None:
+    """Read the queue's depth from the broker unless it was read less than BACKLOG_TTL ago (outside any
+    transaction: a broker that is slow to answer holds up no lock)."""
+    if settings.PHASEGATE["KEEP_LOCAL_BACKLOG"] <= 0:
+        return
+    now = time.monotonic()
+    seen = _depths.get(queue)
+    if seen is None or now - seen[0] >= BACKLOG_TTL:
+        _depths[queue] = (now, queue_depth(queue))
 
 
 def queue_depth(queue: str | None) -> int:
@@ -118,7 +136,8 @@ def celery_queue_depth(queue: str | None) -> int:
 
     name = queue or settings.CELERY_TASK_DEFAULT_QUEUE
     try:
-        with current_app.pool.acquire(block=True) as connection:
+        with current_app.pool.acquire(block=True, timeout=1) as connection:
+            connection.ensure_connection(max_retries=1, timeout=1)
             return int(connection.default_channel.queue_declare(queue=name, passive=True).message_count)
     except Exception:  # no such queue yet, or the broker is away: no backlog to avoid
         logger.debug("could not read the depth of queue %s", name, exc_info=True)

@@ -123,3 +123,33 @@ def test_a_poison_activity_ends_in_the_dead_letter_queue_while_other_work_goes_o
     assert letter.error["poison"] is True
     assert figures["completed"] == len(healthy)
     assert (figures["missing"], figures["succeeded_twice"]) == (0, 0)
+
+
+def test_kill_9_while_workers_run_the_branches_they_kept_loses_nothing_and_repeats_nothing(cluster):
+    """Under a backlog a worker runs the branches its step made ready itself (PHASEGATE_KEEP_LOCAL_BACKLOG):
+    they are ready and unsent while it does. Killed then, it leaves them to the due-work sweep."""
+    running = cluster(PHASEGATE_KEEP_LOCAL_BACKLOG="2")
+    retry = {"max_attempts": 30, "initial_interval": "PT0.2S", "backoff": 1.5, "max_interval": "PT2S"}
+    step = {"type": "task", "activity": "test.ledger", "retry": retry, "input": {"seconds": "0.05"}}
+    branches = [f"b{index}" for index in range(4)]
+    publish(
+        template(
+            "crash_fan",
+            {"id": "a", **step},
+            *({"id": branch, "depends_on": ["a"], **step} for branch in branches),
+            {"id": "join", "depends_on": branches, **step},
+        )
+    )
+    count = size(24, 200)
+    ids = start_many("crash_fan", count)
+    kills, started = 0, time.monotonic()
+    while finished(ids) < count and time.monotonic() - started < size(120, 600):
+        time.sleep(2)
+        for pid in running.worker.pool_pids()[:1]:
+            os.kill(pid, signal.SIGKILL)
+        kills += 1
+    wait_for(lambda: finished(ids) == count, timeout=size(120, 600), interval=1)
+    figures = check_ledger(ids)
+    report("kill -9 with branches kept under a backlog", **figures, kills=kills)
+    assert figures["completed"] == count, running.logs()
+    assert (figures["missing"], figures["succeeded_twice"]) == (0, 0)

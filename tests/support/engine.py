@@ -30,6 +30,8 @@ class FakeBroker:
         fake = cls()
         monkeypatch.setattr(dispatch, "celery_send", fake)
         monkeypatch.setattr(dispatch, "celery_queue_depth", fake.depth)
+        monkeypatch.setattr(dispatch, "BACKLOG_TTL", 0.0)  # the fake queue's depth as it is now
+        monkeypatch.setattr(dispatch, "_depths", {})
         return fake
 
     def depth(self, queue: str | None) -> int:
