@@ -9,6 +9,7 @@ import pytest
 from engine.models import PhaseRun
 from engine.runtime.actors import Actor
 from engine.runtime.attempts import attempt_claim, attempt_run, execute, record_and_claim_next
+from engine.runtime.dispatch import note_backlog
 from engine.runtime.start import start_instance
 from engine.runtime.sweeps import due_work_dispatch
 from tests.support.engine import publish, reload, template
@@ -80,6 +81,7 @@ def test_a_worker_that_died_with_kept_work_leaves_ready_runs_the_sweep_sends(bro
     assert claim is not None
     output, error = execute(claim)
     later: list = []
+    note_backlog(claim.spec.queue)  # as attempt_run reads it before it records
     record_and_claim_next(claim, output=output, error=error, actor=WORKER, claim_next=True, later=later)
     assert sorted(ref.hint.phase_id for ref in later) == ["b2", "b3", "b4"]
     # the worker dies here: b1 is claimed (the reaper's), b2–b4 are ready and were never sent
