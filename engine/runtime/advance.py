@@ -8,7 +8,6 @@ phase kind does when it opens, completes or fails lives in `engine/runtime/kinds
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -70,11 +69,11 @@ class Advancer:
         runs: Runs | None = None,
         keep_local: bool = False,
         keep_queue: str | None = None,
-        keep_more: Callable[[str | None], bool] | None = None,
+        keep_more: bool = False,
     ):
         self.instance = instance
         # A worker that records a result may keep one newly ready attempt to run itself (see attempts.py),
-        # and, when `keep_more(queue)` says that queue's backlog is long, the other ones too (`kept_later`).
+        # and, with `keep_more` (that queue's backlog is long), the other ones too (`kept_later`).
         self.keep_local, self.keep_queue, self.keep_more = keep_local, keep_queue, keep_more
         self.kept: AttemptRef | None = None
         self.kept_later: list[AttemptRef] = []
@@ -139,7 +138,7 @@ class Advancer:
             # Written ready and not sent: if this worker dies before it runs them, the due-work sweep sends
             # them as it sends a ready attempt whose message was lost.
             later = [ref for ref in local[1:] if ref.hint is not None]
-            if later and self.keep_more is not None and self.keep_more(self.keep_queue):
+            if later and self.keep_more:
                 self.kept_later = later
                 self.to_dispatch = [ref for ref in self.to_dispatch if ref not in later]
         self.write_unwritten()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -444,7 +444,7 @@ def record_and_claim_next(
     One unit of work, retried as a whole if the database picks it as a deadlock victim: the result is
     never thrown away for a lock conflict.
     """
-    keep_more = backlog_is_long if later is not None else None
+    keep_more = later is not None and backlog_is_long(claim.spec.queue)
     accepted, next_claim, kept = retrying(
         lambda: _record(
             claim, output=output, error=error, actor=actor, claim_next=claim_next, keep_more=keep_more
@@ -462,7 +462,7 @@ def _record(
     error: dict[str, Any] | None,
     actor: Actor,
     claim_next: bool,
-    keep_more: Callable[[str | None], bool] | None,
+    keep_more: bool,
 ) -> tuple[bool, Claim | None, list[AttemptRef]]:
     with unit_of_work():
         if error is None and output is not None and _plain_task(claim):
