@@ -109,7 +109,7 @@ _depths: dict[str | None, tuple[float, int]] = {}
 def backlog_is_long(queue: str | None) -> bool:
     """Whether `queue` held PHASEGATE_KEEP_LOCAL_BACKLOG messages or more (0: never) when `note_backlog`
     last read it, so that a ready attempt sent there now would wait behind them: a worker that made it
-    ready runs it itself instead. Never asks the broker (it is called with the instance row locked)."""
+    ready runs it itself instead. Never asks the broker: the decision costs no round trip."""
     threshold = settings.PHASEGATE["KEEP_LOCAL_BACKLOG"]
     seen = _depths.get(queue)
     return threshold > 0 and seen is not None and seen[1] >= threshold
